@@ -1,0 +1,89 @@
+"""Data-quality checks: byte-identical duplicates, conflicting labels, blank faces, split leaks."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .datasets import FaceData
+from .labels import EMOTIONS
+
+BLANK_STD = 3.0  # pixel standard deviation below which a face is a blank or near-blank frame
+
+
+@dataclass
+class QualityReport:
+    images: int
+    duplicate_groups: int = 0
+    duplicate_copies: int = 0  # images beyond the first of each group
+    conflicting_groups: int = 0  # groups whose copies carry different labels
+    conflicting_examples: list[dict] = field(default_factory=list)
+    blank: int = 0
+    leaked_into_val: int = 0
+    skipped_unreadable: int = 0
+    removed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return quality_summary(self.to_dict())
+
+
+def quality_summary(q: dict) -> str:
+    """One line describing a QualityReport's counts."""
+    return (
+        f"{q['images']} images: {q['duplicate_copies']} duplicate copies in {q['duplicate_groups']} groups "
+        f"({q['conflicting_groups']} with conflicting labels), {q['blank']} blank, "
+        f"{q['leaked_into_val']} also in validation, {q['skipped_unreadable']} unreadable; {q['removed']} removed"
+    )
+
+
+def duplicate_groups(digests: list[str]) -> list[list[int]]:
+    """Indices of byte-identical images, one list per content hash seen more than once."""
+    by_digest: dict[str, list[int]] = defaultdict(list)
+    for index, digest in enumerate(digests):
+        by_digest[digest].append(index)
+    return [group for group in by_digest.values() if len(group) > 1]
+
+
+def blank_faces(images: np.ndarray) -> np.ndarray:
+    """Indices of faces with almost no contrast (all-black, all-white or flat frames)."""
+    flat = images.reshape(len(images), -1).astype(np.float32)
+    return np.flatnonzero(flat.std(axis=1) < BLANK_STD)
+
+
+def inspect(data: FaceData, val: FaceData | None = None, remove: bool = False) -> tuple[FaceData, QualityReport]:
+    """Report quality problems in `data`; with remove=True also return it without them.
+
+    Removal keeps the first copy of a duplicate group, drops every copy of a group whose labels
+    conflict, drops blank faces, and drops training images that also appear in `val`.
+    """
+    report = QualityReport(images=len(data), skipped_unreadable=len(data.skipped))
+    drop: set[int] = set()
+    for group in duplicate_groups(data.digests):
+        report.duplicate_groups += 1
+        report.duplicate_copies += len(group) - 1
+        labels = {EMOTIONS[data.labels[i]] for i in group}
+        if len(labels) > 1:
+            report.conflicting_groups += 1
+            if len(report.conflicting_examples) < 20:
+                report.conflicting_examples.append({"keys": [data.keys[i] for i in group], "labels": sorted(labels)})
+            drop.update(group)
+        else:
+            drop.update(group[1:])
+    blanks = blank_faces(data.images)
+    report.blank = len(blanks)
+    drop.update(blanks.tolist())
+    if val is not None:
+        val_digests = set(val.digests)
+        leaks = [i for i, digest in enumerate(data.digests) if digest in val_digests]
+        report.leaked_into_val = len(leaks)
+        drop.update(leaks)
+    if not remove:
+        return data, report
+    report.removed = len(drop)
+    keep = np.array([i for i in range(len(data)) if i not in drop], dtype=np.int64)
+    return data.select(keep), report

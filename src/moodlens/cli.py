@@ -1,0 +1,192 @@
+"""The single `moodlens` command: train, eval, tune, models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .datasets import DatasetError
+from .labels import UnknownLabelError, parse_classes
+from .sampling import BALANCE_MODES
+
+
+def add_training_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", nargs="?", help="training data: class folders, FER+ folder, FER-2013 CSV or legend.csv")
+    p.add_argument("--val", help="validation data (any supported layout); default: a stratified split of DATA")
+    p.add_argument("--val-split", type=float, default=0.1, help="validation fraction when --val is not given")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", default="vgg", help="architecture name (see `moodlens models`)")
+    p.add_argument("--width", type=int, help="channels of the first stage (model default if omitted)")
+    p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument("--image-size", type=int, default=48)
+    p.add_argument("--channels", type=int, choices=(1, 3), default=1)
+    p.add_argument("--classes", help="train on a subset, e.g. angry,neutral,sad")
+    p.add_argument("--per-class", type=int, help="use at most N images per class (quick experiments)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
+    p.add_argument("--lr", type=float, help="peak learning rate (default 0.1 for SGD, 2e-3 for AdamW)")
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--schedule", choices=("onecycle", "cosine", "plateau", "none"), default="onecycle")
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--mixup", type=float, default=0.0, help="mixup alpha; 0 turns mixup off")
+    p.add_argument("--augment", type=float, default=1.0, help="augmentation strength; 0 turns it off")
+    p.add_argument("--votes", action="store_true", help="train on FER+ vote distributions (soft targets)")
+    p.add_argument("--balance", choices=BALANCE_MODES, default="none")
+    p.add_argument(
+        "--no-clean",
+        dest="clean",
+        action="store_false",
+        help="keep duplicates, conflicting labels, blank faces and validation leaks",
+    )
+    p.add_argument("--patience", type=int, default=0, help="early stopping after N epochs without improvement")
+    p.add_argument("--select", choices=("accuracy", "macro_f1", "balanced_accuracy"), default="accuracy")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
+    p.add_argument("--tta", choices=("flip",), help="test-time augmentation during validation")
+
+
+def train_config(args: argparse.Namespace, out: str):
+    from .training import TrainConfig
+
+    if not args.data:
+        raise DatasetError("give the training DATA path (or --resume RUN_DIR)")
+    return TrainConfig(
+        data=args.data,
+        out=out,
+        val=args.val,
+        val_split=args.val_split,
+        seed=args.seed,
+        model=args.model,
+        width=args.width,
+        dropout=args.dropout,
+        image_size=args.image_size,
+        channels=args.channels,
+        classes=parse_classes(args.classes),
+        per_class=args.per_class,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        label_smoothing=args.label_smoothing,
+        mixup=args.mixup,
+        augment=args.augment,
+        votes=args.votes,
+        balance=args.balance,
+        clean=args.clean,
+        patience=args.patience,
+        select=args.select,
+        precision=args.precision,
+        eval_tta=args.tta,
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .models import MODELS
+    from .training import TrainConfig, train
+
+    if args.resume:
+        cfg = TrainConfig.from_run(Path(args.resume))
+    else:
+        if args.model not in MODELS:
+            raise ValueError(f"unknown model {args.model!r}; available: {', '.join(sorted(MODELS))}")
+        cfg = train_config(args, args.out or default_run_dir(args.model))
+    result = train(cfg, resume=bool(args.resume))
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps({"run": cfg.out, **result}))
+    return 0
+
+
+def default_run_dir(model: str) -> str:
+    index = 1
+    while Path("runs", f"{model}-{index}").exists():
+        index += 1
+    return str(Path("runs", f"{model}-{index}"))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate
+
+    metrics = evaluate(
+        args.data, args.model, args.out, tta=args.tta, per_class=args.per_class, precision=args.precision
+    )
+    print(
+        f"accuracy {metrics['accuracy']:.4f}  balanced accuracy {metrics['balanced_accuracy']:.4f}  "
+        f"macro F1 {metrics['macro_f1']:.4f}  on {metrics['samples']} faces"
+    )
+    if metrics["left_out"]:
+        print(f"left out (labels the model does not know): {metrics['left_out']}")
+    if metrics["skipped_count"]:
+        print(f"skipped {metrics['skipped_count']} unreadable files, listed in metrics.json")
+    print(f"report: {Path(args.out) / 'report.html'}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from .tuning import tune
+
+    summary = tune(train_config(args, args.out), args.trials, args.out)
+    print(f"best {summary['metric']} {summary['best_value']:.4f} with {summary['best_params']}")
+    print(f"search picture: {Path(args.out) / 'search.png'}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models import describe_models
+
+    print(f"{'name':<10} {'width':>5} {'params':>10} {'MFLOPs/face':>12}  summary")
+    for row in describe_models():
+        print(f"{row['name']:<10} {row['width']:>5} {row['params']:>10,} {row['mflops']:>12.1f}  {row['summary']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="moodlens", description="Facial emotion recognition: train, evaluate.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("train", help="train an emotion CNN")
+    add_training_options(p)
+    p.add_argument("--out", help="run directory (default runs/MODEL-N)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last checkpoint")
+    p.set_defaults(func=cmd_train)
+
+    p = commands.add_parser("eval", help="evaluate a model on a labelled data set")
+    p.add_argument("data")
+    p.add_argument("--model", required=True, help="run directory, .pt file or shipped model name")
+    p.add_argument("--out", required=True, help="directory for metrics.json, pictures and report.html")
+    p.add_argument("--tta", choices=("flip",))
+    p.add_argument("--per-class", type=int)
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="fp32")
+    p.set_defaults(func=cmd_eval)
+
+    p = commands.add_parser("tune", help="search hyper-parameters with Optuna")
+    add_training_options(p)
+    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--out", default="runs/tune", help="study directory (resumable)")
+    p.set_defaults(func=cmd_tune)
+
+    p = commands.add_parser("models", help="list the registered architectures")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DatasetError, UnknownLabelError, FileNotFoundError, FileExistsError, ValueError) as exc:
+        if os.environ.get("MOODLENS_DEBUG"):
+            raise
+        print(f"moodlens: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("moodlens: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""`moodlens eval`: score a model on any supported data set and write metrics, pictures and a report."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import report
+from .checkpoints import load_model
+from .datasets import DatasetError, load_dataset
+from .inference import predict_probs, resolve_precision
+from .metrics import classification_metrics, confusion_matrix
+from .training_data import class_index
+
+
+def read_run_log(checkpoint: Path) -> list[dict]:
+    log = checkpoint.parent / "metrics.jsonl"
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def evaluate(
+    data_path: str,
+    model_name: str,
+    out: str,
+    tta: str | None = None,
+    per_class: int | None = None,
+    precision: str = "auto",
+    batch_size: int = 256,
+) -> dict:
+    """Score `model_name` on `data_path`; write metrics.json, PNGs and report.html into `out`."""
+    if tta not in (None, "flip"):
+        raise ValueError(f"--tta must be flip, got {tta!r}")
+    model, cfg, labels, checkpoint = load_model(model_name)
+    data = load_dataset(data_path, cfg.image_size, cfg.in_channels, per_class)
+    y = class_index(data, labels)
+    left_out = data.select(np.flatnonzero(y < 0)).class_counts()
+    known = np.flatnonzero(y >= 0)
+    if not len(known):
+        raise DatasetError(f"{data_path}: none of its labels ({', '.join(left_out)}) are known to the model")
+    data, y = data.select(known), y[known]
+    start = time.perf_counter()
+    probs = predict_probs(model, data.images, batch_size, resolve_precision(precision), tta)
+    seconds = time.perf_counter() - start
+    metrics = classification_metrics(confusion_matrix(y, probs.argmax(1), len(labels)), labels)
+    metrics.update(
+        model=str(checkpoint),
+        data=str(data_path),
+        tta=tta,
+        left_out=left_out,
+        skipped_count=len(data.skipped),
+        skipped=[list(pair) for pair in data.skipped],
+        faces_per_s=len(y) / seconds,
+    )
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_figures(out_dir, metrics, data.images, y, probs, read_run_log(checkpoint))
+    return metrics
+
+
+def write_figures(
+    out_dir: Path, metrics: dict, images: np.ndarray, y: np.ndarray, probs: np.ndarray, run_log: list[dict]
+) -> None:
+    labels = metrics["labels"]
+    figures = [("confusion matrix", "confusion_matrix.png"), ("per-class scores", "per_class.png")]
+    report.plot_confusion(np.array(metrics["confusion_matrix"]), labels, out_dir / "confusion_matrix.png")
+    report.plot_per_class(metrics["per_class"], out_dir / "per_class.png")
+    if run_log:
+        report.plot_curves(run_log, out_dir / "training_curves.png")
+        figures.append(("training curves", "training_curves.png"))
+    if report.plot_mistakes(images, y, probs, labels, out_dir / "mistakes.png"):
+        figures.append(("most confident mistakes", "mistakes.png"))
+    report.write_html(out_dir, metrics, figures)

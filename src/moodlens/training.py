@@ -1,0 +1,338 @@
+"""The training loop: one run directory, atomic checkpoints, exact resume, optional DDP on CPU."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from .checkpoints import save_atomic
+from .cleaning import quality_summary
+from .inference import autocast, predict_probs, resolve_precision
+from .metrics import classification_metrics, confusion_matrix
+from .models import ModelConfig, count_parameters, create_model
+from .sampling import class_weights, oversampled_order
+from .training_data import TrainingData, prepare_training_data
+from .transforms import AugmentConfig, augment, to_tensor
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    val: str | None = None
+    val_split: float = 0.1
+    seed: int = 0
+    model: str = "vgg"
+    width: int | None = None
+    dropout: float = 0.3
+    image_size: int = 48
+    channels: int = 1
+    classes: list[str] | None = None
+    per_class: int | None = None
+    epochs: int = 30
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float | None = None  # None: 0.1 for SGD, 2e-3 for AdamW
+    weight_decay: float = 5e-4
+    schedule: str = "onecycle"
+    label_smoothing: float = 0.1
+    mixup: float = 0.0  # Beta(alpha, alpha) mixing of pairs of faces; 0 turns it off
+    augment: float = 1.0  # strength multiplier of AugmentConfig; 0 turns augmentation off
+    votes: bool = False  # train on FER+ vote distributions instead of majority labels
+    balance: str = "none"
+    clean: bool = True
+    patience: int = 0  # epochs without improvement before stopping; 0 never stops early
+    select: str = "accuracy"  # validation metric that picks the best checkpoint
+    precision: str = "auto"
+    eval_tta: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_run(cls, run_dir: Path) -> TrainConfig:
+        """The config a run directory was started with (its config.json), for --resume."""
+        saved = json.loads((Path(run_dir) / "config.json").read_text())
+        return cls(**{name: saved[name] for name in cls.__dataclass_fields__ if name in saved})
+
+    def resolved_lr(self) -> float:
+        return self.lr if self.lr is not None else (0.1 if self.optimizer == "sgd" else 2e-3)
+
+
+class StopTraining(Exception):
+    """Raised by an epoch callback (e.g. a pruned tuning trial) to end a run early."""
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.resolved_lr(), momentum=0.9, nesterov=True)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.resolved_lr())
+    raise ValueError(f"optimizer must be sgd or adamw, got {cfg.optimizer!r}")
+
+
+def build_schedule(cfg: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
+    """Per-step schedules (onecycle, cosine with one warm-up epoch) or per-epoch plateau decay."""
+    total = cfg.epochs * steps_per_epoch
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.resolved_lr(), total_steps=total)
+    if cfg.schedule == "cosine":
+        warmup = steps_per_epoch
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    if cfg.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=3)
+    if cfg.schedule == "none":
+        return None
+    raise ValueError(f"schedule must be onecycle, cosine, plateau or none, got {cfg.schedule!r}")
+
+
+def epoch_order(cfg: TrainConfig, y: np.ndarray, epoch: int, rank: int, world: int) -> np.ndarray:
+    """This rank's share of the epoch's shuffled indices; the same for every run with this seed."""
+    rng = np.random.default_rng([cfg.seed, epoch])
+    order = oversampled_order(y, rng) if cfg.balance == "oversample" else rng.permutation(len(y))
+    order = order[: len(order) - len(order) % world]
+    return order[rank::world]
+
+
+def mix(x: torch.Tensor, targets: torch.Tensor, alpha: float, generator: torch.Generator):
+    """mixup: blend each face and its target with another face of the batch."""
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    perm = torch.randperm(len(x), generator=generator)
+    return lam * x + (1 - lam) * x[perm], lam * targets + (1 - lam) * targets[perm]
+
+
+@dataclass
+class RunState:
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: object
+    epoch: int = 0  # epochs completed
+    best_score: float = -1.0
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    stopped: bool = False
+
+
+def train_one_epoch(
+    cfg: TrainConfig,
+    state: RunState,
+    td: TrainingData,
+    precision: str,
+    rank: int,
+    world: int,
+    loss_weights: torch.Tensor | None,
+    steps: int,
+) -> dict:
+    order = epoch_order(cfg, td.train_y, state.epoch, rank, world)
+    per_rank_batch = max(1, min(cfg.batch_size // world, len(order)))
+    generator = torch.Generator().manual_seed(cfg.seed * 100_003 + state.epoch * 7 + rank)
+    torch.manual_seed(cfg.seed * 100_003 + state.epoch)  # dropout
+    aug = AugmentConfig().scaled(cfg.augment)
+    state.model.train()
+    loss_sum, correct, seen, start = 0.0, 0, 0, time.perf_counter()
+    bar = tqdm(
+        range(steps),
+        desc=f"epoch {state.epoch + 1}/{cfg.epochs}",
+        unit="batch",
+        disable=rank != 0 or None,
+        leave=False,
+        dynamic_ncols=True,
+    )
+    for step in bar:
+        idx = order[step * per_rank_batch : (step + 1) * per_rank_batch]
+        x = to_tensor(td.train.images[idx])
+        targets = torch.from_numpy(td.train_targets[idx])
+        if cfg.augment > 0:
+            x = augment(x, aug, generator)
+        if cfg.mixup > 0:
+            x, targets = mix(x, targets, cfg.mixup, generator)
+        x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(precision):
+            logits = state.model(x)
+        loss = F.cross_entropy(logits.float(), targets, weight=loss_weights, label_smoothing=cfg.label_smoothing)
+        state.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        state.optimizer.step()
+        if state.schedule is not None and cfg.schedule != "plateau":
+            state.schedule.step()
+        loss_sum += loss.item() * len(idx)
+        correct += int((logits.argmax(1) == targets.argmax(1)).sum())
+        seen += len(idx)
+        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", img_s=f"{seen * world / (time.perf_counter() - start):.0f}")
+    seconds = time.perf_counter() - start
+    return {"train_loss": loss_sum / seen, "train_accuracy": correct / seen, "images_per_s": seen * world / seconds}
+
+
+def validate(state: RunState, td: TrainingData, precision: str, tta: str | None, rank: int, world: int) -> dict:
+    """Metrics on the validation faces; under DDP each rank scores a shard and the counts are summed."""
+    shard = np.arange(rank, len(td.val_y), world)
+    model = state.model.module if hasattr(state.model, "module") else state.model
+    probs = predict_probs(model, td.val.images[shard], precision=precision, tta=tta)
+    y = td.val_y[shard]
+    cm = torch.from_numpy(confusion_matrix(y, probs.argmax(1), len(td.labels)))
+    nll = torch.tensor([-np.log(np.maximum(probs[np.arange(len(y)), y], 1e-8)).sum()], dtype=torch.float64)
+    if world > 1:
+        dist.all_reduce(cm)
+        dist.all_reduce(nll)
+    metrics = classification_metrics(cm.numpy(), td.labels)
+    return {
+        "val_loss": float(nll[0]) / max(1, metrics["samples"]),
+        "val_accuracy": metrics["accuracy"],
+        "val_macro_f1": metrics["macro_f1"],
+        "val_balanced_accuracy": metrics["balanced_accuracy"],
+    }
+
+
+def checkpoint_payload(cfg: TrainConfig, model_cfg: ModelConfig, td: TrainingData, state: RunState) -> dict:
+    model = state.model.module if hasattr(state.model, "module") else state.model
+    return {
+        "model_config": model_cfg.to_dict(),
+        "labels": td.labels,
+        "model": model.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "schedule": state.schedule.state_dict() if state.schedule is not None else None,
+        "epoch": state.epoch,
+        "best_score": state.best_score,
+        "best_epoch": state.best_epoch,
+        "bad_epochs": state.bad_epochs,
+        "stopped": state.stopped,
+        "train_config": asdict(cfg),
+    }
+
+
+def load_state(path: Path, state: RunState) -> None:
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    model = state.model.module if hasattr(state.model, "module") else state.model
+    model.load_state_dict(checkpoint["model"])
+    state.optimizer.load_state_dict(checkpoint["optimizer"])
+    if state.schedule is not None:
+        state.schedule.load_state_dict(checkpoint["schedule"])
+    for name in ("epoch", "best_score", "best_epoch", "bad_epochs", "stopped"):
+        setattr(state, name, checkpoint[name])
+
+
+def _log(path: Path, record: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _truncate_log(path: Path, epochs: int) -> None:
+    """On resume, drop log lines of epochs after the last checkpoint (killed between log and save)."""
+    if path.exists():
+        lines = [line for line in path.read_text().splitlines() if line and json.loads(line)["epoch"] <= epochs]
+        path.write_text("".join(line + "\n" for line in lines))
+
+
+def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[int, dict], None] | None = None) -> dict:
+    """Train per `cfg` into cfg.out; return the best validation record. Resumes from last.pt."""
+    rank, world = _distributed()
+    out = Path(cfg.out)
+    if (out / "last.pt").exists() and not resume:
+        raise FileExistsError(f"{out} already holds a run: pass --resume {out} to continue it, or another --out")
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    precision = resolve_precision(cfg.precision)
+    td = prepare_training_data(
+        cfg.data,
+        cfg.val,
+        cfg.val_split,
+        cfg.seed,
+        cfg.image_size,
+        cfg.channels,
+        cfg.classes,
+        cfg.per_class,
+        cfg.clean,
+        cfg.balance,
+        cfg.votes,
+    )
+    torch.manual_seed(cfg.seed)
+    model_cfg = ModelConfig(cfg.model, len(td.labels), cfg.channels, cfg.image_size, cfg.width, cfg.dropout)
+    model = create_model(model_cfg).to(memory_format=torch.channels_last)
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(model)
+    optimizer = build_optimizer(cfg, model)
+    per_rank = len(epoch_order(cfg, td.train_y, 0, rank, world))
+    steps = max(1, per_rank // max(1, min(cfg.batch_size // world, per_rank)))
+    state = RunState(model, optimizer, build_schedule(cfg, optimizer, steps))
+    if resume and (out / "last.pt").exists():
+        load_state(out / "last.pt", state)
+        if rank == 0:
+            _truncate_log(out / "metrics.jsonl", state.epoch)
+    elif rank == 0:
+        resolved = {**asdict(cfg), "lr": cfg.resolved_lr(), "width": model_cfg.width, "precision": precision}
+        resolved["run"] = {
+            "world_size": world,
+            "labels": td.labels,
+            "parameters": count_parameters(model),
+            "torch": torch.__version__,
+        }
+        (out / "config.json").write_text(json.dumps(resolved, indent=2))
+        (out / "data_report.json").write_text(json.dumps(td.report, indent=2))
+        print(f"train {dict(td.report['train_counts'])}; val {dict(td.report['val_counts'])}")
+        print(f"data quality: {quality_summary(td.report['quality'])}")
+    weights = class_weights(td.train_y, len(td.labels)) if cfg.balance == "weights" else None
+    loss_weights = torch.from_numpy(weights) if weights is not None else None
+    run_start = time.perf_counter()
+    epochs_at_start = state.epoch
+    while state.epoch < cfg.epochs and not state.stopped:
+        epoch_start = time.perf_counter()
+        record = train_one_epoch(cfg, state, td, precision, rank, world, loss_weights, steps)
+        record.update(validate(state, td, precision, cfg.eval_tta, rank, world))
+        state.epoch += 1
+        score = record[f"val_{cfg.select}"]
+        if cfg.schedule == "plateau":
+            state.schedule.step(score)
+        improved = score > state.best_score
+        if improved:
+            state.best_score, state.best_epoch, state.bad_epochs = score, state.epoch, 0
+        else:
+            state.bad_epochs += 1
+        state.stopped = bool(cfg.patience) and state.bad_epochs >= cfg.patience
+        record.update(epoch=state.epoch, lr=optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - epoch_start)
+        if rank == 0:
+            payload = checkpoint_payload(cfg, model_cfg, td, state)
+            if improved:
+                save_atomic({**payload, "metrics": record}, out / "best.pt")
+            save_atomic(payload, out / "last.pt")
+            _log(out / "metrics.jsonl", record)
+            done = state.epoch - epochs_at_start
+            eta = (time.perf_counter() - run_start) / done * (cfg.epochs - state.epoch)
+            print(
+                f"epoch {state.epoch}/{cfg.epochs} loss {record['train_loss']:.3f} "
+                f"val_acc {record['val_accuracy']:.4f} val_f1 {record['val_macro_f1']:.4f} "
+                f"{record['images_per_s']:.0f} img/s, ETA {eta / 60:.1f} min"
+                + (" (best)" if improved else "")
+                + (" - early stop" if state.stopped else ""),
+                flush=True,
+            )
+        if on_epoch is not None:
+            on_epoch(state.epoch, record)
+    if world > 1:
+        dist.barrier()
+    return {"best_epoch": state.best_epoch, f"best_{cfg.select}": state.best_score, "epochs": state.epoch}

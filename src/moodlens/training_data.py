@@ -1,0 +1,101 @@
+"""Turn data set paths and training options into the arrays a training run consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .cleaning import inspect
+from .datasets import DatasetError, FaceData, load_dataset
+from .labels import EMOTIONS
+from .sampling import stratified_split, synthesize_minorities
+
+
+@dataclass
+class TrainingData:
+    train: FaceData
+    val: FaceData
+    labels: list[str]  # the model's classes, in canonical order
+    train_y: np.ndarray  # class index per training face
+    val_y: np.ndarray
+    train_targets: np.ndarray  # (N, K) target distribution per training face
+    report: dict = field(default_factory=dict)
+
+
+def class_index(data: FaceData, labels: list[str]) -> np.ndarray:
+    """Each face's index in `labels`, or -1 for a label the model does not know."""
+    lookup = np.full(len(EMOTIONS), -1, dtype=np.int64)
+    for i, name in enumerate(labels):
+        lookup[EMOTIONS.index(name)] = i
+    return lookup[data.labels]
+
+
+def soft_targets(data: FaceData, labels: list[str], y: np.ndarray, use_votes: bool) -> np.ndarray:
+    """One-hot targets, or the annotators' vote distribution over `labels` where there is one."""
+    targets = np.eye(len(labels), dtype=np.float32)[y]
+    if use_votes and data.soft is not None:
+        votes = data.soft[:, [EMOTIONS.index(name) for name in labels]]
+        totals = votes.sum(axis=1, keepdims=True)
+        has_votes = totals[:, 0] > 0
+        targets[has_votes] = votes[has_votes] / totals[has_votes]
+    return targets
+
+
+def _keep_known(data: FaceData, labels: list[str], role: str, report: dict) -> FaceData:
+    y = class_index(data, labels)
+    unknown = data.select(np.flatnonzero(y < 0))
+    if len(unknown):
+        report[f"{role}_left_out"] = unknown.class_counts()
+    return data.select(np.flatnonzero(y >= 0))
+
+
+def prepare_training_data(
+    data: str,
+    val: str | None,
+    val_split: float,
+    seed: int,
+    image_size: int,
+    channels: int,
+    classes: list[str] | None,
+    per_class: int | None,
+    clean: bool,
+    balance: str,
+    use_votes: bool,
+) -> TrainingData:
+    train = load_dataset(data, image_size, channels, per_class)
+    report: dict = {"train_source": data, "val_source": val or f"{val_split:.0%} stratified split, seed {seed}"}
+    if val:
+        held_out = load_dataset(val, image_size, channels)
+    else:
+        train_idx, val_idx = stratified_split(train.labels, val_split, seed)
+        train, held_out = train.select(train_idx), train.select(val_idx)
+    present = set(train.class_counts())
+    labels = [name for name in EMOTIONS if name in (classes or present)]
+    missing = [name for name in labels if name not in present]
+    if missing:
+        raise DatasetError(f"{data}: no training images of class {', '.join(missing)}")
+    if len(labels) < 2:
+        raise DatasetError(f"{data}: training needs at least two classes, found {labels}")
+    train = _keep_known(train, labels, "train", report)
+    held_out = _keep_known(held_out, labels, "val", report)
+    train, quality = inspect(train, held_out, remove=clean)
+    report["quality"] = quality.to_dict()
+    report["skipped"] = [list(pair) for pair in train.skipped + held_out.skipped]
+    report["ferplus_dropped"] = {**train.dropped} if train.kind == "ferplus" else {}
+    if balance == "synthesize":
+        before = len(train)
+        train = synthesize_minorities(train, seed)
+        report["synthesized"] = len(train) - before
+    train_y = class_index(train, labels)
+    report["train_counts"] = train.class_counts()
+    report["val_counts"] = held_out.class_counts()
+    return TrainingData(
+        train=train,
+        val=held_out,
+        labels=labels,
+        train_y=train_y,
+        val_y=class_index(held_out, labels),
+        train_targets=soft_targets(train, labels, train_y, use_votes),
+        report=report,
+    )

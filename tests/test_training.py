@@ -1,0 +1,176 @@
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import FER_TRAIN, FER_VAL, TINY_TRAIN, run_cli
+
+TIMING = {"seconds", "images_per_s"}
+
+
+def read_log(run) -> list[dict]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in lines]
+
+
+def test_short_training_run_beats_chance(tmp_path):
+    out = tmp_path / "run"
+    result = run_cli(
+        "train",
+        FER_TRAIN,
+        "--val",
+        FER_VAL,
+        "--classes",
+        "happy,surprise,neutral",
+        "--per-class",
+        "1000",
+        "--epochs",
+        "6",
+        "--model",
+        "baseline",
+        "--width",
+        "16",
+        "--optimizer",
+        "adamw",
+        "--lr",
+        "1e-3",
+        "--augment",
+        "0.5",
+        "--select",
+        "balanced_accuracy",
+        "--out",
+        out,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["epochs"] == 6
+    assert summary["best_balanced_accuracy"] > 0.45  # chance is 1/3 on three classes
+    config = json.loads((out / "config.json").read_text())
+    assert config["classes"] == ["happy", "surprise", "neutral"] and config["run"]["labels"] == config["classes"]
+    assert len(read_log(out)) == 6
+    best = torch.load(out / "best.pt", weights_only=True)
+    assert best["epoch"] == summary["best_epoch"] and best["labels"] == ["happy", "surprise", "neutral"]
+
+
+def test_kill_9_then_resume_gives_the_unbroken_result(tmp_path):
+    args = ["train", FER_TRAIN, "--val", FER_VAL, *TINY_TRAIN, "--epochs", "4"]
+    unbroken = tmp_path / "unbroken"
+    assert run_cli(*args, "--out", unbroken).returncode == 0
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moodlens", *map(str, args), "--out", str(killed)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        log = killed / "metrics.jsonl"
+        if log.exists() and len(log.read_text().splitlines()) >= 1:
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, "training finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    epochs_before = len(read_log(killed))
+    assert 1 <= epochs_before < 4
+
+    again = run_cli("train", FER_TRAIN, "--out", tmp_path / "other", "--resume", killed)
+    assert again.returncode == 0, again.stderr
+    resumed = read_log(killed)
+    assert [r["epoch"] for r in resumed] == [1, 2, 3, 4]
+    expected = read_log(unbroken)
+    for got, want in zip(resumed, expected, strict=True):
+        assert got == pytest.approx(want, rel=1e-5)
+
+
+def test_an_existing_run_is_not_overwritten(tiny_run):
+    result = run_cli("train", FER_TRAIN, "--val", FER_VAL, *TINY_TRAIN, "--epochs", "1", "--out", tiny_run)
+    assert result.returncode == 2
+    assert "--resume" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["weights", "oversample", "synthesize"])
+def test_balancing_modes_train(tmp_path, mode):
+    out = tmp_path / mode
+    result = run_cli(
+        "train",
+        FER_TRAIN,
+        "--val",
+        FER_VAL,
+        "--classes",
+        "disgust,happy",
+        "--per-class",
+        "200",
+        "--model",
+        "baseline",
+        "--width",
+        "8",
+        "--epochs",
+        "1",
+        "--balance",
+        mode,
+        "--out",
+        out,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "data_report.json").read_text())
+    if mode == "synthesize":
+        counts = report["train_counts"]
+        assert counts["disgust"] == counts["happy"] and report["synthesized"] > 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_with_two_processes(tmp_path):
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={free_port()}",
+        "-m",
+        "moodlens",
+        "train",
+        str(FER_TRAIN),
+        "--val",
+        str(FER_VAL),
+        *map(str, TINY_TRAIN),
+        "--epochs",
+        "2",
+        "--out",
+        str(out),
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((out / "config.json").read_text())["run"]["world_size"] == 2
+    log = read_log(out)
+    assert [r["epoch"] for r in log] == [1, 2]
+    # validation ran sharded over both ranks and was summed: every validation face counted once
+    best = torch.load(out / "best.pt", weights_only=True)
+    assert best["metrics"]["val_accuracy"] == log[best["epoch"] - 1]["val_accuracy"]
+    assert sum(json.loads((out / "data_report.json").read_text())["val_counts"].values()) == 895 + 415 + 607
+
+
+def test_tune_runs_trials_and_draws_the_search(tmp_path):
+    out = tmp_path / "tune"
+    result = run_cli("tune", FER_TRAIN, "--val", FER_VAL, *TINY_TRAIN, "--epochs", "2", "--trials", "3", "--out", out)
+    assert result.returncode == 0, result.stderr
+    best = json.loads((out / "best.json").read_text())
+    assert len(best["trials"]) == 3
+    assert set(best["best_params"]) == {"width", "dropout", "lr", "weight_decay", "augment"}
+    assert (out / "search.png").stat().st_size > 10_000

@@ -1,0 +1,40 @@
+import numpy as np
+import torch
+
+from moodlens.datasets import load_dataset
+from moodlens.transforms import AugmentConfig, augment, random_affine, to_tensor
+
+from conftest import FER_VAL
+
+
+def faces() -> torch.Tensor:
+    return to_tensor(load_dataset(FER_VAL, per_class=4).images)
+
+
+def test_to_tensor_layout_and_range():
+    x = faces()
+    assert x.shape == (28, 1, 48, 48) and x.min() >= -1 and x.max() <= 1
+
+
+def test_augment_is_reproducible_per_seed_and_changes_faces():
+    x = faces()
+    cfg = AugmentConfig()
+    a = augment(x, cfg, torch.Generator().manual_seed(3))
+    b = augment(x, cfg, torch.Generator().manual_seed(3))
+    c = augment(x, cfg, torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.shape == x.shape and (a - x).abs().mean() > 0.05
+
+
+def test_flip_only_mirrors_exactly():
+    x = faces()
+    cfg = AugmentConfig(flip=1.0, rotate=0, scale=0, translate=0)
+    mirrored = random_affine(x, cfg, torch.Generator().manual_seed(0))
+    assert torch.allclose(mirrored, x.flip(dims=[3]), atol=1e-5)
+
+
+def test_zero_strength_is_identity_apart_from_flips():
+    cfg = AugmentConfig(flip=0.0).scaled(0.0)
+    x = faces()
+    out = augment(x, cfg, torch.Generator().manual_seed(0))
+    assert np.allclose(out.numpy(), x.numpy(), atol=1e-5)
