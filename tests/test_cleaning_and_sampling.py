@@ -8,7 +8,7 @@ from moodlens.datasets import load_dataset
 from moodlens.labels import EMOTIONS
 from moodlens.sampling import class_weights, oversampled_order, stratified_split, synthesize_minorities
 
-from conftest import FER_VAL
+from conftest import FER_TRAIN, FER_VAL, FERPLUS_VALID
 
 
 def test_duplicates_conflicts_blanks_and_leaks(tmp_path):
@@ -61,3 +61,12 @@ def test_balancing_modes_even_out_classes():
     assert added.shape[1:] == data.images.shape[1:] and added.dtype == np.uint8
     # the new faces are altered copies, not byte-identical ones
     assert not any(np.array_equal(added[0], image) for image in data.images)
+
+
+def test_blurred_training_split_is_flagged():
+    # ../shared's FER-2013 training split is blurred; its PublicTest split and FER+ are sharp
+    _, report = inspect(load_dataset(FER_TRAIN, per_class=50), load_dataset(FER_VAL, per_class=50))
+    assert report.val_sharpness > 10 * report.sharpness
+    assert report.warnings and "blurrier" in report.warnings[0]
+    _, report = inspect(load_dataset(FER_VAL, per_class=50), load_dataset(FERPLUS_VALID, per_class=50))
+    assert report.warnings == []

@@ -11,6 +11,7 @@ from .datasets import FaceData
 from .labels import EMOTIONS
 
 BLANK_STD = 3.0  # pixel standard deviation below which a face is a blank or near-blank frame
+SHARPNESS_SHIFT = 4.0  # train/validation ratio of median sharpness beyond which the splits differ in kind
 
 
 @dataclass
@@ -24,6 +25,9 @@ class QualityReport:
     leaked_into_val: int = 0
     skipped_unreadable: int = 0
     removed: int = 0
+    sharpness: float = 0.0  # median Laplacian variance of the faces
+    val_sharpness: float | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,6 +53,23 @@ def duplicate_groups(digests: list[str]) -> list[list[int]]:
     return [group for group in by_digest.values() if len(group) > 1]
 
 
+def sharpness(images: np.ndarray) -> np.ndarray:
+    """Variance of the Laplacian per face: low for blurred faces, high for sharp ones."""
+    x = images.mean(axis=-1, dtype=np.float32)
+    laplacian = 4 * x[:, 1:-1, 1:-1] - x[:, :-2, 1:-1] - x[:, 2:, 1:-1] - x[:, 1:-1, :-2] - x[:, 1:-1, 2:]
+    return laplacian.reshape(len(x), -1).var(axis=1)
+
+
+def sharpness_warning(train: float, val: float) -> str | None:
+    """A model trained on blurred faces fails on sharp ones (and the reverse): say so."""
+    ratio = (val + 1e-6) / (train + 1e-6)
+    if ratio > SHARPNESS_SHIFT:
+        return f"training faces are much blurrier than validation faces (median sharpness {train:.0f} vs {val:.0f})"
+    if ratio < 1 / SHARPNESS_SHIFT:
+        return f"training faces are much sharper than validation faces (median sharpness {train:.0f} vs {val:.0f})"
+    return None
+
+
 def blank_faces(images: np.ndarray) -> np.ndarray:
     """Indices of faces with almost no contrast (all-black, all-white or flat frames)."""
     flat = images.reshape(len(images), -1).astype(np.float32)
@@ -62,6 +83,7 @@ def inspect(data: FaceData, val: FaceData | None = None, remove: bool = False) -
     conflict, drops blank faces, and drops training images that also appear in `val`.
     """
     report = QualityReport(images=len(data), skipped_unreadable=len(data.skipped))
+    report.sharpness = float(np.median(sharpness(data.images))) if len(data) else 0.0
     drop: set[int] = set()
     for group in duplicate_groups(data.digests):
         report.duplicate_groups += 1
@@ -78,6 +100,10 @@ def inspect(data: FaceData, val: FaceData | None = None, remove: bool = False) -
     report.blank = len(blanks)
     drop.update(blanks.tolist())
     if val is not None:
+        report.val_sharpness = float(np.median(sharpness(val.images))) if len(val) else 0.0
+        warning = sharpness_warning(report.sharpness, report.val_sharpness)
+        if warning:
+            report.warnings.append(warning)
         val_digests = set(val.digests)
         leaks = [i for i, digest in enumerate(data.digests) if digest in val_digests]
         report.leaked_into_val = len(leaks)

@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 
 def plot_confusion(cm: np.ndarray, labels: list[str], path: Path) -> None:
@@ -67,6 +68,7 @@ def plot_curves(records: list[dict], path: Path) -> None:
     acc_ax.plot(epochs, [r["val_macro_f1"] for r in records], label="validation macro F1")
     acc_ax.set(xlabel="epoch", title="accuracy")
     for ax in (loss_ax, acc_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()

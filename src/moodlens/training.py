@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -127,6 +128,25 @@ def mix(x: torch.Tensor, targets: torch.Tensor, alpha: float, generator: torch.G
     return lam * x + (1 - lam) * x[perm], lam * targets + (1 - lam) * targets[perm]
 
 
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    precision: str,
+    label_smoothing: float = 0.0,
+    loss_weights: torch.Tensor | None = None,
+):
+    """One optimisation step on a batch; returns the logits and the loss."""
+    with autocast(precision):
+        logits = model(x.contiguous(memory_format=torch.channels_last))
+    loss = F.cross_entropy(logits.float(), targets, weight=loss_weights, label_smoothing=label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return logits, loss
+
+
 @dataclass
 class RunState:
     model: nn.Module
@@ -172,13 +192,9 @@ def train_one_epoch(
             x = augment(x, aug, generator)
         if cfg.mixup > 0:
             x, targets = mix(x, targets, cfg.mixup, generator)
-        x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(precision):
-            logits = state.model(x)
-        loss = F.cross_entropy(logits.float(), targets, weight=loss_weights, label_smoothing=cfg.label_smoothing)
-        state.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        state.optimizer.step()
+        logits, loss = train_step(
+            state.model, state.optimizer, x, targets, precision, cfg.label_smoothing, loss_weights
+        )
         if state.schedule is not None and cfg.schedule != "plateau":
             state.schedule.step()
         loss_sum += loss.item() * len(idx)
@@ -296,6 +312,8 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[int, dict]
         (out / "data_report.json").write_text(json.dumps(td.report, indent=2))
         print(f"train {dict(td.report['train_counts'])}; val {dict(td.report['val_counts'])}")
         print(f"data quality: {quality_summary(td.report['quality'])}")
+        for warning in td.report["quality"]["warnings"]:
+            print(f"WARNING: {warning}", file=sys.stderr)
     weights = class_weights(td.train_y, len(td.labels)) if cfg.balance == "weights" else None
     loss_weights = torch.from_numpy(weights) if weights is not None else None
     run_start = time.perf_counter()
