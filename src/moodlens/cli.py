@@ -135,6 +135,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export
+
+    result = export(args.model, args.out, args.data, args.calibration, int8=not args.no_int8)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import describe_models
 
@@ -168,6 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--out", default="runs/tune", help="study directory (resumable)")
     p.set_defaults(func=cmd_tune)
+
+    p = commands.add_parser("export", help="export a model to ONNX (fp32, and int8 if it keeps its accuracy)")
+    p.add_argument("model", help="run directory, .pt file or shipped model name")
+    p.add_argument("--out", required=True, help="path of the .onnx file to write")
+    p.add_argument("--data", required=True, help="labelled faces to check the export and the int8 accuracy on")
+    p.add_argument("--calibration", help="faces to calibrate int8 activations on (default: --data)")
+    p.add_argument("--no-int8", action="store_true", help="write the fp32 model only")
+    p.set_defaults(func=cmd_export)
 
     p = commands.add_parser("models", help="list the registered architectures")
     p.set_defaults(func=cmd_models)

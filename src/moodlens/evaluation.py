@@ -13,6 +13,7 @@ from .checkpoints import load_model
 from .datasets import DatasetError, load_dataset
 from .inference import predict_probs, resolve_precision
 from .metrics import classification_metrics, confusion_matrix
+from .onnx_classifier import OnnxClassifier
 from .training_data import class_index
 
 
@@ -35,8 +36,13 @@ def evaluate(
     """Score `model_name` on `data_path`; write metrics.json, PNGs and report.html into `out`."""
     if tta not in (None, "flip"):
         raise ValueError(f"--tta must be flip, got {tta!r}")
-    model, cfg, labels, checkpoint = load_model(model_name)
-    data = load_dataset(data_path, cfg.image_size, cfg.in_channels, per_class)
+    if str(model_name).endswith(".onnx"):
+        onnx_model = OnnxClassifier(model_name)
+        labels, checkpoint = onnx_model.labels, Path(model_name)
+        data = load_dataset(data_path, onnx_model.image_size, onnx_model.channels, per_class)
+    else:
+        model, cfg, labels, checkpoint = load_model(model_name)
+        data = load_dataset(data_path, cfg.image_size, cfg.in_channels, per_class)
     y = class_index(data, labels)
     left_out = data.select(np.flatnonzero(y < 0)).class_counts()
     known = np.flatnonzero(y >= 0)
@@ -44,7 +50,10 @@ def evaluate(
         raise DatasetError(f"{data_path}: none of its labels ({', '.join(left_out)}) are known to the model")
     data, y = data.select(known), y[known]
     start = time.perf_counter()
-    probs = predict_probs(model, data.images, batch_size, resolve_precision(precision), tta)
+    if str(model_name).endswith(".onnx"):
+        probs = onnx_model.predict(data.images, batch_size, tta)
+    else:
+        probs = predict_probs(model, data.images, batch_size, resolve_precision(precision), tta)
     seconds = time.perf_counter() - start
     metrics = classification_metrics(confusion_matrix(y, probs.argmax(1), len(labels)), labels)
     metrics.update(

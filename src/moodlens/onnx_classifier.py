@@ -1,0 +1,44 @@
+"""Emotion classification with ONNX Runtime alone: no PyTorch needed at inference time."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+
+class OnnxClassifier:
+    """Loads a model written by `moodlens export` and classifies uint8 faces in batches."""
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.labels: list[str] = json.loads(meta["labels"])
+        self.image_size = int(meta["image_size"])
+        self.channels = int(meta["channels"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.path = Path(path)
+
+    def predict(self, faces: np.ndarray, batch_size: int = 256, tta: str | None = None) -> np.ndarray:
+        """Class probabilities (N, K) for faces (N, S, S, C) uint8 at the model's size and channels."""
+        if faces.shape[1:] != (self.image_size, self.image_size, self.channels):
+            raise ValueError(f"faces must be (N, {self.image_size}, {self.image_size}, {self.channels}) uint8")
+        out = []
+        for start in range(0, len(faces), batch_size):
+            x = faces[start : start + batch_size].transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0
+            probs = softmax(self.session.run(None, {self.input_name: x})[0])
+            if tta == "flip":
+                probs = (probs + softmax(self.session.run(None, {self.input_name: x[..., ::-1].copy()})[0])) / 2
+            out.append(probs)
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
