@@ -20,8 +20,8 @@ demo: $(STAMP)
 	$(BIN)/moodlens eval $(SHARED)/fer2013/val --model runs/demo --out runs/demo-eval
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks recipes
+	$(BIN)/ruff format --check src tests benchmarks recipes
 
 test: lint
 	$(BIN)/pytest
