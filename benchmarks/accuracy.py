@@ -1,0 +1,58 @@
+"""Accuracy of the shipped models on the validation splits in ../shared, as users get it.
+
+    python benchmarks/accuracy.py [--shared ../shared/data]
+
+For each shipped model and its validation split: PyTorch fp32, and the ONNX fp32 / int8 exports
+through ONNX Runtime, each plain and with flip test-time augmentation. Writes
+benchmarks/results/accuracy.json and one evaluation report per model (confusion matrices, per-class
+scores, training curves) of the ONNX fp32 path under benchmarks/results/<model>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from moodlens.checkpoints import WEIGHTS_DIR
+from moodlens.evaluation import evaluate
+from moodlens.export import export
+
+SPLITS = {"default": "fer2013/val", "ferplus": "ferplus/FER2013Valid"}
+CALIBRATION = {"default": "ferplus/FER2013Train", "ferplus": "ferplus/FER2013Train"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--results", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args()
+    summary = {}
+    scratch = tempfile.mkdtemp()
+    for name, split in SPLITS.items():
+        if not (WEIGHTS_DIR / f"{name}.pt").exists():
+            continue
+        data = str(args.shared / split)
+        onnx_path = Path(scratch) / f"{name}.onnx"
+        exported = export(name, str(onnx_path), data, str(args.shared / CALIBRATION[name]))
+        rows = {}
+        variants = {"torch_fp32": name, "onnx_fp32": str(onnx_path)}
+        if exported["int8_kept"]:
+            variants["onnx_int8"] = exported["int8"]
+        for variant, model in variants.items():
+            for tta in (None, "flip"):
+                label = f"{variant}{'_flip' if tta else ''}"
+                # keep the pictures of the ONNX fp32 path, the one analysis uses; the rest are numbers only
+                out = args.results / name / label if variant == "onnx_fp32" else Path(scratch) / name / label
+                metrics = evaluate(data, model, str(out), tta=tta, precision="fp32")
+                rows[label] = {
+                    k: metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "samples", "left_out")
+                }
+                print(name, variant, tta, f"{metrics['accuracy']:.4f}", flush=True)
+        summary[name] = {"split": split, "export": exported, "results": rows}
+    (args.results / "accuracy.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

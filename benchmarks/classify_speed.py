@@ -1,0 +1,67 @@
+"""Faces classified per second by the shipped models through ONNX Runtime, on this machine.
+
+    python benchmarks/classify_speed.py [--data ../shared/data/fer2013/val]
+
+Exports each shipped model (fp32, and int8 where it keeps its accuracy), then times
+OnnxClassifier.predict on real 48x48 faces at batch sizes 1, 32 and 256, with and without flip TTA.
+Writes benchmarks/results/classify_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from moodlens.checkpoints import WEIGHTS_DIR
+from moodlens.datasets import load_dataset
+from moodlens.export import export
+from moodlens.onnx_classifier import OnnxClassifier
+
+
+def faces_per_second(classifier: OnnxClassifier, faces, batch: int, tta: str | None, seconds: float = 3.0) -> float:
+    classifier.predict(faces[:batch], batch, tta)  # warm-up
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        chunk = faces[done % (len(faces) - batch) :][:batch]
+        classifier.predict(chunk, batch, tta)
+        done += batch
+    return done / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data/fer2013/val")
+    parser.add_argument("--calibration", default="../shared/data/ferplus/FER2013Train")
+    parser.add_argument("--out", default="benchmarks/results/classify_speed.json")
+    args = parser.parse_args()
+    faces = load_dataset(args.data).images
+    scratch = Path(tempfile.mkdtemp())
+    rows = []
+    for weights in sorted(WEIGHTS_DIR.glob("*.pt")):
+        exported = export(weights.stem, str(scratch / f"{weights.stem}.onnx"), args.data, args.calibration)
+        paths = {"fp32": exported["fp32"], **({"int8": exported["int8"]} if exported["int8_kept"] else {})}
+        for precision, path in paths.items():
+            classifier = OnnxClassifier(path)
+            for batch in (1, 32, 256):
+                for tta in (None, "flip"):
+                    rate = faces_per_second(classifier, faces, batch, tta)
+                    row = {
+                        "model": weights.stem,
+                        "precision": precision,
+                        "batch": batch,
+                        "tta": tta,
+                        "faces_per_s": round(rate, 1),
+                        "ms_per_face": round(1000 / rate, 3),
+                    }
+                    print(row, flush=True)
+                    rows.append(row)
+    result = {"machine": {"cpus": os.cpu_count()}, "results": rows}
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
