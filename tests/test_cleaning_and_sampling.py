@@ -70,3 +70,20 @@ def test_blurred_training_split_is_flagged():
     assert report.warnings and "blurrier" in report.warnings[0]
     _, report = inspect(load_dataset(FER_VAL, per_class=50), load_dataset(FERPLUS_VALID, per_class=50))
     assert report.warnings == []
+
+
+def test_reencoded_validation_faces_count_as_leaks(tmp_path):
+    sad = sorted((FER_VAL / "sad").iterdir())[:6]
+    (tmp_path / "train" / "sad").mkdir(parents=True)
+    for path in sad[:4]:  # the same photos, re-encoded as PNG: not byte-identical
+        Image.open(path).save(tmp_path / "train" / "sad" / f"{path.stem}.png")
+    for path in sad[4:]:
+        shutil.copy(path, tmp_path / "train" / "sad" / path.name)
+    (tmp_path / "val" / "sad").mkdir(parents=True)
+    for path in sad[:3]:
+        shutil.copy(path, tmp_path / "val" / "sad" / path.name)
+    cleaned, report = inspect(load_dataset(tmp_path / "train"), load_dataset(tmp_path / "val"), remove=True)
+    assert (report.leaked_into_val, report.near_leaked_into_val) == (0, 3)
+    assert sorted(key.split("/")[-1] for key in cleaned.keys) == sorted(
+        [sad[3].stem + ".png", sad[4].name, sad[5].name]
+    )

@@ -11,6 +11,7 @@ from .datasets import FaceData
 from .labels import EMOTIONS
 
 BLANK_STD = 3.0  # pixel standard deviation below which a face is a blank or near-blank frame
+NEAR_DUPLICATE = 0.995  # cosine similarity of 16x16 thumbnails above which two faces are the same photo
 SHARPNESS_SHIFT = 4.0  # train/validation ratio of median sharpness beyond which the splits differ in kind
 
 
@@ -22,7 +23,8 @@ class QualityReport:
     conflicting_groups: int = 0  # groups whose copies carry different labels
     conflicting_examples: list[dict] = field(default_factory=list)
     blank: int = 0
-    leaked_into_val: int = 0
+    leaked_into_val: int = 0  # byte-identical to a validation face
+    near_leaked_into_val: int = 0  # the same photo re-encoded (e.g. JPEG vs PNG), not byte-identical
     skipped_unreadable: int = 0
     removed: int = 0
     sharpness: float = 0.0  # median Laplacian variance of the faces
@@ -41,7 +43,8 @@ def quality_summary(q: dict) -> str:
     return (
         f"{q['images']} images: {q['duplicate_copies']} duplicate copies in {q['duplicate_groups']} groups "
         f"({q['conflicting_groups']} with conflicting labels), {q['blank']} blank, "
-        f"{q['leaked_into_val']} also in validation, {q['skipped_unreadable']} unreadable; {q['removed']} removed"
+        f"{q['leaked_into_val']} also in validation (+{q['near_leaked_into_val']} re-encoded), "
+        f"{q['skipped_unreadable']} unreadable; {q['removed']} removed"
     )
 
 
@@ -68,6 +71,25 @@ def sharpness_warning(train: float, val: float) -> str | None:
     if ratio < 1 / SHARPNESS_SHIFT:
         return f"training faces are much sharper than validation faces (median sharpness {train:.0f} vs {val:.0f})"
     return None
+
+
+def thumbnails(images: np.ndarray, side: int = 16) -> np.ndarray:
+    """Mean-centred, unit-length side x side grey thumbnails, for finding the same photo re-encoded."""
+    n, h, w, _ = images.shape
+    grey = images.mean(axis=-1, dtype=np.float32)[:, : h - h % side, : w - w % side]
+    thumbs = grey.reshape(n, side, h // side, side, w // side).mean(axis=(2, 4)).reshape(n, -1)
+    thumbs -= thumbs.mean(axis=1, keepdims=True)
+    return thumbs / (np.linalg.norm(thumbs, axis=1, keepdims=True) + 1e-6)
+
+
+def near_duplicates_of(data: np.ndarray, reference: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """Indices of faces in `data` that are the same photo as some face in `reference`."""
+    ref = thumbnails(reference)
+    found = []
+    for start in range(0, len(data), chunk):
+        similarity = thumbnails(data[start : start + chunk]) @ ref.T
+        found.append(start + np.flatnonzero(similarity.max(axis=1) > NEAR_DUPLICATE))
+    return np.concatenate(found) if found else np.zeros(0, np.int64)
 
 
 def blank_faces(images: np.ndarray) -> np.ndarray:
@@ -105,9 +127,11 @@ def inspect(data: FaceData, val: FaceData | None = None, remove: bool = False) -
         if warning:
             report.warnings.append(warning)
         val_digests = set(val.digests)
-        leaks = [i for i, digest in enumerate(data.digests) if digest in val_digests]
+        leaks = {i for i, digest in enumerate(data.digests) if digest in val_digests}
         report.leaked_into_val = len(leaks)
-        drop.update(leaks)
+        near = set(near_duplicates_of(data.images, val.images).tolist()) - leaks
+        report.near_leaked_into_val = len(near)
+        drop.update(leaks | near)
     if not remove:
         return data, report
     report.removed = len(drop)
