@@ -22,7 +22,7 @@ def isolated_cache(tmp_path_factory):
     yield
 
 
-def run_cli(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run `python -m moodlens ARGS` as a user would, capturing its output."""
     return subprocess.run(
         [sys.executable, "-m", "moodlens", *map(str, args)],
