@@ -21,32 +21,9 @@ def read_log(run) -> list[dict]:
 
 def test_short_training_run_beats_chance(tmp_path):
     out = tmp_path / "run"
-    result = run_cli(
-        "train",
-        FER_TRAIN,
-        "--val",
-        FER_VAL,
-        "--classes",
-        "happy,surprise,neutral",
-        "--per-class",
-        "1000",
-        "--epochs",
-        "6",
-        "--model",
-        "baseline",
-        "--width",
-        "16",
-        "--optimizer",
-        "adamw",
-        "--lr",
-        "1e-3",
-        "--augment",
-        "0.5",
-        "--select",
-        "balanced_accuracy",
-        "--out",
-        out,
-    )
+    options = "--classes happy,surprise,neutral --per-class 1000 --epochs 6 --model baseline --width 16"
+    options += " --optimizer adamw --lr 1e-3 --augment 0.5 --select balanced_accuracy"
+    result = run_cli("train", FER_TRAIN, "--val", FER_VAL, *options.split(), "--out", out)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["epochs"] == 6
@@ -99,26 +76,8 @@ def test_an_existing_run_is_not_overwritten(tiny_run):
 @pytest.mark.parametrize("mode", ["weights", "oversample", "synthesize"])
 def test_balancing_modes_train(tmp_path, mode):
     out = tmp_path / mode
-    result = run_cli(
-        "train",
-        FER_TRAIN,
-        "--val",
-        FER_VAL,
-        "--classes",
-        "disgust,happy",
-        "--per-class",
-        "200",
-        "--model",
-        "baseline",
-        "--width",
-        "8",
-        "--epochs",
-        "1",
-        "--balance",
-        mode,
-        "--out",
-        out,
-    )
+    options = "--classes disgust,happy --per-class 200 --model baseline --width 8 --epochs 1"
+    result = run_cli("train", FER_TRAIN, "--val", FER_VAL, *options.split(), "--balance", mode, "--out", out)
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "data_report.json").read_text())
     if mode == "synthesize":
