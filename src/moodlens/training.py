@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +58,6 @@ class TrainConfig:
     select: str = "accuracy"  # validation metric that picks the best checkpoint
     precision: str = "auto"
     eval_tta: str | None = None
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_run(cls, run_dir: Path) -> TrainConfig:
