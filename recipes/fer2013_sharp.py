@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 from pathlib import Path
 
@@ -67,6 +68,7 @@ def main() -> None:
     parser.add_argument("--fer2013", default="../shared/data/fer2013/train")
     parser.add_argument("--ferplus", default="../shared/data/ferplus/FER2013Train")
     parser.add_argument("--out", type=Path, default=Path.home() / ".cache" / "moodlens" / "fer2013-sharp")
+    parser.add_argument("--summary", type=Path, help="also write the matching summary (JSON) here")
     args = parser.parse_args()
     blurred = load_dataset(args.fer2013)
     sharp_dir = Path(args.ferplus)
@@ -96,7 +98,18 @@ def main() -> None:
                 link.parent.mkdir(exist_ok=True)
                 if not link.exists():
                     os.symlink(Path(sharp_keys[twin[i]]).resolve(), link)
-    print(f"{accepted.sum()} of {len(accepted)} faces matched; tree at {args.out}")
+    with_vote = accepted & (twin < len(sharp))  # twins whose FER+ majority is an emotion
+    agreement = float((sharp.labels[twin[with_vote]] == blurred.labels[with_vote]).mean())
+    summary = {
+        "faces": len(accepted),
+        "matched": int(accepted.sum()),
+        "ferplus_majority_agrees": agreement,
+        "median_match_mse": float(np.median(best_mse[accepted])),
+        "tree": str(args.out),
+    }
+    print(json.dumps(summary, indent=2))
+    if args.summary:
+        args.summary.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":
