@@ -24,11 +24,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from moodlens.cleaning import thumbnails
 from moodlens.datasets import decode_face, load_dataset
 from moodlens.labels import EMOTIONS
 
 BLUR_SIGMA = 3.5  # the blur that best maps FER+ faces onto the blurred FER-2013 ones (lowest matching error)
-CANDIDATES = 5
+CANDIDATES = 5  # nearest faces by thumbnail that are compared pixel by pixel
+THUMBNAIL_SIDE = 12
 MAX_MSE = 150.0  # twins score 5-80; unrelated faces 250 and more
 
 
@@ -40,21 +42,16 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1))
 
 
-def coarse_features(x: torch.Tensor) -> torch.Tensor:
-    x = F.avg_pool2d(x, 4).flatten(1)
-    x = x - x.mean(1, keepdim=True)
-    return x / (x.norm(dim=1, keepdim=True) + 1e-6)
-
-
 def match(blurred: np.ndarray, sharp: np.ndarray, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each blurred face: index of its sharp twin, its pixel MSE and the runner-up's MSE."""
     target = torch.from_numpy(blurred[..., 0]).float().unsqueeze(1)
     candidates = gaussian_blur(torch.from_numpy(sharp[..., 0]).float().unsqueeze(1), BLUR_SIGMA)
-    candidate_features = coarse_features(candidates)
+    candidate_thumbs = torch.from_numpy(thumbnails(candidates.permute(0, 2, 3, 1).numpy(), THUMBNAIL_SIDE))
     best, best_mse, second_mse = [], [], []
     for start in range(0, len(target), chunk):
         faces = target[start : start + chunk]
-        top = (coarse_features(faces) @ candidate_features.T).topk(CANDIDATES, dim=1).indices
+        thumbs = torch.from_numpy(thumbnails(blurred[start : start + chunk], THUMBNAIL_SIDE))
+        top = (thumbs @ candidate_thumbs.T).topk(CANDIDATES, dim=1).indices
         mse = ((faces - candidates[top].squeeze(2)) ** 2).mean((2, 3))
         mse, order = mse.sort(dim=1)
         best.append(top.gather(1, order)[:, 0])

@@ -34,9 +34,6 @@ class QualityReport:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def summary(self) -> str:
-        return quality_summary(self.to_dict())
-
 
 def quality_summary(q: dict) -> str:
     """One line describing a QualityReport's counts."""

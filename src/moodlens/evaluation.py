@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,23 @@ def read_run_log(checkpoint: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
 
+Predictor = Callable[[np.ndarray, str | None], np.ndarray]
+
+
+def load_predictor(
+    model_name: str, precision: str, batch_size: int
+) -> tuple[list[str], Path, tuple[int, int], Predictor]:
+    """A PyTorch checkpoint or an exported .onnx model as (labels, path, (size, channels), predict)."""
+    if str(model_name).endswith(".onnx"):
+        onnx_model = OnnxClassifier(model_name)
+        shape = (onnx_model.image_size, onnx_model.channels)
+        return onnx_model.labels, Path(model_name), shape, lambda faces, tta: onnx_model.predict(faces, batch_size, tta)
+    model, cfg, labels, checkpoint = load_model(model_name)
+    resolved = resolve_precision(precision)
+    shape = (cfg.image_size, cfg.in_channels)
+    return labels, checkpoint, shape, lambda faces, tta: predict_probs(model, faces, batch_size, resolved, tta)
+
+
 def evaluate(
     data_path: str,
     model_name: str,
@@ -36,13 +54,8 @@ def evaluate(
     """Score `model_name` on `data_path`; write metrics.json, PNGs and report.html into `out`."""
     if tta not in (None, "flip"):
         raise ValueError(f"--tta must be flip, got {tta!r}")
-    if str(model_name).endswith(".onnx"):
-        onnx_model = OnnxClassifier(model_name)
-        labels, checkpoint = onnx_model.labels, Path(model_name)
-        data = load_dataset(data_path, onnx_model.image_size, onnx_model.channels, per_class)
-    else:
-        model, cfg, labels, checkpoint = load_model(model_name)
-        data = load_dataset(data_path, cfg.image_size, cfg.in_channels, per_class)
+    labels, checkpoint, (size, channels), predict = load_predictor(model_name, precision, batch_size)
+    data = load_dataset(data_path, size, channels, per_class)
     y = class_index(data, labels)
     left_out = data.select(np.flatnonzero(y < 0)).class_counts()
     known = np.flatnonzero(y >= 0)
@@ -50,10 +63,7 @@ def evaluate(
         raise DatasetError(f"{data_path}: none of its labels ({', '.join(left_out)}) are known to the model")
     data, y = data.select(known), y[known]
     start = time.perf_counter()
-    if str(model_name).endswith(".onnx"):
-        probs = onnx_model.predict(data.images, batch_size, tta)
-    else:
-        probs = predict_probs(model, data.images, batch_size, resolve_precision(precision), tta)
+    probs = predict(data.images, tta)
     seconds = time.perf_counter() - start
     metrics = classification_metrics(confusion_matrix(y, probs.argmax(1), len(labels)), labels)
     metrics.update(

@@ -18,7 +18,7 @@ from . import __version__
 from .checkpoints import load_model
 from .datasets import load_dataset
 from .inference import predict_probs
-from .onnx_classifier import OnnxClassifier
+from .onnx_classifier import OnnxClassifier, model_input
 from .training_data import class_index
 
 INT8_TOLERANCE = 0.005  # largest accuracy drop (absolute) for which the int8 model is kept
@@ -28,7 +28,7 @@ class FaceBatches(CalibrationDataReader):
     """Feeds real faces to ONNX Runtime's calibration, one batch at a time."""
 
     def __init__(self, faces: np.ndarray, input_name: str, batch_size: int = 64):
-        x = faces.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0
+        x = model_input(faces)
         self.batches = iter([{input_name: x[i : i + batch_size]} for i in range(0, len(x), batch_size)])
 
     def get_next(self) -> dict | None:

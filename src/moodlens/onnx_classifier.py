@@ -31,12 +31,17 @@ class OnnxClassifier:
             raise ValueError(f"faces must be (N, {self.image_size}, {self.image_size}, {self.channels}) uint8")
         out = []
         for start in range(0, len(faces), batch_size):
-            x = faces[start : start + batch_size].transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0
+            x = model_input(faces[start : start + batch_size])
             probs = softmax(self.session.run(None, {self.input_name: x})[0])
             if tta == "flip":
                 probs = (probs + softmax(self.session.run(None, {self.input_name: x[..., ::-1].copy()})[0])) / 2
             out.append(probs)
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+
+
+def model_input(faces: np.ndarray) -> np.ndarray:
+    """(N, S, S, C) uint8 faces -> (N, C, S, S) float32 in [-1, 1], as the models were trained."""
+    return faces.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -146,6 +146,11 @@ def train_step(
     return logits, loss
 
 
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model itself, out of its DistributedDataParallel wrapper when it has one."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
 @dataclass
 class RunState:
     model: nn.Module
@@ -207,7 +212,7 @@ def train_one_epoch(
 def validate(state: RunState, td: TrainingData, precision: str, tta: str | None, rank: int, world: int) -> dict:
     """Metrics on the validation faces; under DDP each rank scores a shard and the counts are summed."""
     shard = np.arange(rank, len(td.val_y), world)
-    model = state.model.module if hasattr(state.model, "module") else state.model
+    model = unwrap(state.model)
     probs = predict_probs(model, td.val.images[shard], precision=precision, tta=tta)
     y = td.val_y[shard]
     cm = torch.from_numpy(confusion_matrix(y, probs.argmax(1), len(td.labels)))
@@ -225,7 +230,7 @@ def validate(state: RunState, td: TrainingData, precision: str, tta: str | None,
 
 
 def checkpoint_payload(cfg: TrainConfig, model_cfg: ModelConfig, td: TrainingData, state: RunState) -> dict:
-    model = state.model.module if hasattr(state.model, "module") else state.model
+    model = unwrap(state.model)
     return {
         "model_config": model_cfg.to_dict(),
         "labels": td.labels,
@@ -243,7 +248,7 @@ def checkpoint_payload(cfg: TrainConfig, model_cfg: ModelConfig, td: TrainingDat
 
 def load_state(path: Path, state: RunState) -> None:
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    model = state.model.module if hasattr(state.model, "module") else state.model
+    model = unwrap(state.model)
     model.load_state_dict(checkpoint["model"])
     state.optimizer.load_state_dict(checkpoint["optimizer"])
     if state.schedule is not None:
