@@ -1,25 +1,32 @@
 """Ship a trained run as a named model inside the package: its best weights, labels and recipe.
 
-    python recipes/ship_model.py runs/default-vgg32 default
+    python recipes/ship_model.py runs/default-vgg32 default --data ../shared/data/fer2013/val
 
-writes src/moodlens/weights/default.pt (no optimizer state), which `--model default` then loads.
+writes src/moodlens/weights/default.pt (no optimizer state), which `--model default` then loads, and
+default.onnx for the PyTorch-free analysis: the int8 model when it stays within 0.5 points of fp32 on
+--data (calibrated on --calibration, default --data), else fp32.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
 
 from moodlens.checkpoints import WEIGHTS_DIR, save_atomic
+from moodlens.export import export
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="run directory holding best.pt and config.json")
     parser.add_argument("name", help="name users load it by, e.g. default or ferplus")
+    parser.add_argument("--data", required=True, help="labelled faces to check the ONNX export on")
+    parser.add_argument("--calibration", help="faces to calibrate int8 on (default: --data)")
     args = parser.parse_args()
     best = torch.load(args.run / "best.pt", map_location="cpu", weights_only=True)
     shipped = {
@@ -34,6 +41,10 @@ def main() -> None:
     target = WEIGHTS_DIR / f"{args.name}.pt"
     save_atomic(shipped, target)
     print(f"{target}: epoch {best['epoch']}, {target.stat().st_size / 1e6:.1f} MB")
+    with tempfile.TemporaryDirectory() as tmp:
+        result = export(str(target), str(Path(tmp) / "model.onnx"), args.data, args.calibration)
+        shutil.copyfile(result["int8"] or result["fp32"], WEIGHTS_DIR / f"{args.name}.onnx")
+    print(f"{WEIGHTS_DIR / args.name}.onnx: {'int8' if result['int8'] else 'fp32'}, {json.dumps(result)}")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,7 @@ import torch
 from torch import nn
 
 from .models import ModelConfig, create_model
-
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+from .onnx_classifier import WEIGHTS_DIR
 
 
 def save_atomic(obj: dict, path: Path) -> None:

@@ -112,7 +112,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation import evaluate
 
     metrics = evaluate(
-        args.data, args.model, args.out, tta=args.tta, per_class=args.per_class, precision=args.precision
+        args.data,
+        args.model,
+        args.out,
+        tta=args.tta,
+        per_class=args.per_class,
+        precision=args.precision,
+        detect=args.detect,
     )
     print(
         f"accuracy {metrics['accuracy']:.4f}  balanced accuracy {metrics['balanced_accuracy']:.4f}  "
@@ -121,7 +127,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if metrics["left_out"]:
         print(f"left out (labels the model does not know): {metrics['left_out']}")
     if metrics["skipped_count"]:
-        print(f"skipped {metrics['skipped_count']} unreadable files, listed in metrics.json")
+        print(f"skipped {metrics['skipped_count']} files (unreadable or no face), listed in metrics.json")
+    if args.detect:
+        missed, with_misses = metrics["no_face"], metrics["accuracy_with_misses"]
+        print(f"no face found in {missed} photos; accuracy counting them as wrong {with_misses:.4f}")
     print(f"report: {Path(args.out) / 'report.html'}")
     return 0
 
@@ -143,6 +152,36 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from .analyze import AnalyzeOptions, run_analysis
+    from .pipeline import Analyzer
+
+    if not args.inputs and args.webcam is None:
+        raise ValueError("give images, folders or videos to analyse, or --webcam N")
+    analyzer = Analyzer(args.model, args.detector, args.threshold, args.max_faces)
+    options = AnalyzeOptions(
+        json=args.json,
+        csv=args.csv,
+        annotate=args.annotate,
+        summary=args.summary,
+        blur=args.blur,
+        every=args.every,
+        fps=args.fps,
+        batch_size=args.batch_size,
+    )
+    outcome = run_analysis(analyzer, args.inputs, args.webcam, options)
+    crowd = outcome.crowd
+    print(f"{outcome.images} images, {outcome.frames} video frames, {outcome.faces} faces")
+    if crowd["faces"]:
+        counts = ", ".join(f"{k} {v}" for k, v in crowd["counts"].items() if v)
+        print(f"photos: {counts}; dominant {crowd['dominant']}, positive share {crowd['positive_share']:.0%}")
+    for name, video in outcome.videos.items():
+        print(f"{name}: {video['people']} people tracked")
+    for error in outcome.errors:
+        print(f"error: {error['error']}", file=sys.stderr)
+    return 1 if outcome.errors else 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import describe_models
 
@@ -153,7 +192,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="moodlens", description="Facial emotion recognition: train, evaluate.")
+    parser = argparse.ArgumentParser(
+        prog="moodlens", description="Facial emotion recognition: train, evaluate, analyse."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("train", help="train an emotion CNN")
@@ -169,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", choices=("flip",))
     p.add_argument("--per-class", type=int)
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="fp32")
+    p.add_argument(
+        "--detect",
+        nargs="?",
+        const="centerface",
+        metavar="DETECTOR",
+        help="the data are uncropped photos: score the largest face found (detector: centerface or haar)",
+    )
     p.set_defaults(func=cmd_eval)
 
     p = commands.add_parser("tune", help="search hyper-parameters with Optuna")
@@ -184,6 +232,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration", help="faces to calibrate int8 activations on (default: --data)")
     p.add_argument("--no-int8", action="store_true", help="write the fp32 model only")
     p.set_defaults(func=cmd_export)
+
+    p = commands.add_parser("analyze", help="find every face in photos, folders, videos or a webcam and its emotion")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders (recursive) or video files")
+    p.add_argument("--webcam", type=int, metavar="N", help="analyse camera N live (Ctrl-C stops)")
+    p.add_argument("--model", default="default", help="shipped model name or .onnx file")
+    p.add_argument("--detector", default="centerface", help="face detector: centerface or haar")
+    p.add_argument("--threshold", type=float, default=0.5, help="detector confidence threshold")
+    p.add_argument("--max-faces", type=int, help="keep at most N faces per image, most confident first")
+    p.add_argument("--json", help="write one record per image or frame to this JSON file")
+    p.add_argument("--csv", help="write one row per face to this CSV file")
+    p.add_argument("--annotate", metavar="DIR", help="write images (and videos) with faces drawn here")
+    p.add_argument("--summary", metavar="DIR", help="write summary.json and video timelines and people here")
+    p.add_argument("--blur", action="store_true", help="blur the faces in what --annotate writes")
+    p.add_argument("--every", type=int, default=1, help="analyse every N-th video frame")
+    p.add_argument("--fps", type=float, help="analyse F video frames a second (overrides --every)")
+    p.add_argument("--batch-size", type=int, default=16, help="images or frames classified per ONNX call")
+    p.set_defaults(func=cmd_analyze)
 
     p = commands.add_parser("models", help="list the registered architectures")
     p.set_defaults(func=cmd_models)

@@ -12,9 +12,11 @@ import numpy as np
 from . import report
 from .checkpoints import load_model
 from .datasets import DatasetError, load_dataset
+from .detection import load_detector
 from .inference import predict_probs, resolve_precision
 from .metrics import classification_metrics, confusion_matrix
 from .onnx_classifier import OnnxClassifier
+from .photo_faces import largest_face_crops
 from .training_data import class_index
 
 
@@ -50,12 +52,21 @@ def evaluate(
     per_class: int | None = None,
     precision: str = "auto",
     batch_size: int = 256,
+    detect: str | None = None,
 ) -> dict:
-    """Score `model_name` on `data_path`; write metrics.json, PNGs and report.html into `out`."""
+    """Score `model_name` on `data_path`; write metrics.json, PNGs and report.html into `out`.
+
+    With `detect` (a detector name) the data are uncropped photos: the largest face found in each
+    is scored, and photos without a face count as wrong in `accuracy_with_misses`.
+    """
     if tta not in (None, "flip"):
         raise ValueError(f"--tta must be flip, got {tta!r}")
     labels, checkpoint, (size, channels), predict = load_predictor(model_name, precision, batch_size)
-    data = load_dataset(data_path, size, channels, per_class)
+    missed: list[str] = []
+    if detect:
+        data, missed = largest_face_crops(data_path, load_detector(detect), size, channels, per_class=per_class)
+    else:
+        data = load_dataset(data_path, size, channels, per_class)
     y = class_index(data, labels)
     left_out = data.select(np.flatnonzero(y < 0)).class_counts()
     known = np.flatnonzero(y >= 0)
@@ -75,6 +86,10 @@ def evaluate(
         skipped=[list(pair) for pair in data.skipped],
         faces_per_s=len(y) / seconds,
     )
+    if detect:
+        missed_known = sum(name in labels for name in missed)
+        correct = metrics["accuracy"] * metrics["samples"]
+        metrics.update(detector=detect, no_face=missed_known, accuracy_with_misses=correct / (len(y) + missed_known))
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -47,3 +47,18 @@ def model_input(faces: np.ndarray) -> np.ndarray:
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+def resolve_onnx(name_or_path: str | os.PathLike) -> Path:
+    """An .onnx file written by `moodlens export`, or the name of a model shipped in the package."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = WEIGHTS_DIR / f"{name_or_path}.onnx"
+    if shipped.is_file():
+        return shipped
+    names = ", ".join(sorted(p.stem for p in WEIGHTS_DIR.glob("*.onnx"))) or "none shipped"
+    raise FileNotFoundError(f"no ONNX model at {str(name_or_path)!r}: give an .onnx file or a shipped name ({names})")

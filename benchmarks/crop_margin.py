@@ -1,0 +1,62 @@
+"""Which crop margin around a detected face gives the emotion models their best accuracy on photos.
+
+    python benchmarks/crop_margin.py [--out benchmarks/results/crop_margin.json]
+
+Runs CenterFace on the uncropped muxspace photos (../shared/data/muxspace), crops the largest face
+with each margin and scores the shipped ONNX models on them (flip TTA, as `Analyzer` does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from moodlens.crops import crop_faces
+from moodlens.datasets import list_dataset
+from moodlens.detection import load_detector
+from moodlens.imaging import read_image
+from moodlens.labels import EMOTIONS
+from moodlens.onnx_classifier import OnnxClassifier, resolve_onnx
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+MARGINS = (-0.1, 0.0, 0.1, 0.2, 0.3, 0.4, 0.6)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="benchmarks/results/crop_margin.json")
+    args = parser.parse_args()
+    listing = list_dataset(SHARED / "muxspace")
+    detector = load_detector("centerface", threads=1)
+    photos, labels, no_face = [], [], 0
+    for item in listing.items:
+        image = read_image(listing.read_bytes(item))
+        found = detector.detect(image)
+        if not found:
+            no_face += 1
+            continue
+        photos.append((image, max(found, key=lambda d: d.box[2] * d.box[3]).box))
+        labels.append(item.label)
+    results = {"photos": len(listing.items), "no_face": no_face, "models": {}}
+    for name in ("default", "ferplus"):
+        model = OnnxClassifier(resolve_onnx(name), threads=1)
+        known = [i for i, label in enumerate(labels) if label in model.labels]
+        y = np.array([model.labels.index(labels[i]) for i in known])
+        by_margin = {}
+        for margin in MARGINS:
+            crops = np.stack(
+                [crop_faces(photos[i][0], [photos[i][1]], model.image_size, model.channels, margin)[0] for i in known]
+            )
+            by_margin[str(margin)] = float((model.predict(crops, tta="flip").argmax(1) == y).mean())
+        results["models"][name] = {"faces": len(known), "accuracy_by_margin": by_margin}
+        print(name, json.dumps(results["models"][name]))
+    results["labels_seen"] = sorted(set(labels), key=EMOTIONS.index)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

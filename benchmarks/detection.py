@@ -1,0 +1,105 @@
+"""Face detectors compared on ../shared/data/faces: recall of the hand-made dlib boxes, false detections, speed.
+
+    python benchmarks/detection.py [--out benchmarks/results/detection.json]
+
+A box counts as found when a detection overlaps it with IoU >= 0.4 (each detection matches one box);
+detections that match no box count as false. Also reported: faces found in the unannotated crowd and
+group photos, the share of muxspace portraits with a face, and milliseconds for one 640x480 frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import cv2
+
+from moodlens.detection import iou, load_detector
+from moodlens.imaging import read_image
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CANDIDATES = {
+    "centerface-640": ("centerface", {"max_side": 640}),
+    "centerface-800": ("centerface", {"max_side": 800}),
+    "centerface-480": ("centerface", {"max_side": 480}),
+    "centerface-640-t0.35": ("centerface", {"max_side": 640, "threshold": 0.35}),
+    "haar": ("haar", {}),
+}
+
+
+def annotated_boxes(folder: Path) -> dict[Path, list[tuple[int, int, int, int]]]:
+    boxes = {}
+    for xml in ("training.xml", "testing.xml"):
+        for image in ET.parse(folder / xml).getroot().iter("image"):
+            boxes[folder / image.get("file")] = [
+                (int(b.get("left")), int(b.get("top")), int(b.get("width")), int(b.get("height")))
+                for b in image.iter("box")
+            ]
+    return boxes
+
+
+def match(truth: list, found: list, threshold: float = 0.4) -> int:
+    """Greedy one-to-one matching by IoU; returns the number of truth boxes found."""
+    pairs = sorted(((iou(t, f.box), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)), reverse=True)
+    used_t, used_f = set(), set()
+    for overlap, i, j in pairs:
+        if overlap >= threshold and i not in used_t and j not in used_f:
+            used_t.add(i)
+            used_f.add(j)
+    return len(used_t)
+
+
+def evaluate(detector, truth: dict, others: list[Path], portraits: list[Path]) -> dict:
+    found = boxes = false = 0
+    for path, expected in truth.items():
+        detections = detector.detect(read_image(path))
+        hits = match(expected, detections)
+        found, boxes, false = found + hits, boxes + len(expected), false + len(detections) - hits
+    frame = cv2.resize(read_image(others[0]), (640, 480))
+    detector.detect(frame)
+    start = time.perf_counter()
+    for _ in range(20):
+        detector.detect(frame)
+    ms = (time.perf_counter() - start) / 20 * 1000
+    with_face = sum(bool(detector.detect(read_image(p))) for p in portraits)
+    return {
+        "boxes": boxes,
+        "found": found,
+        "recall": found / boxes,
+        "false_detections": false,
+        "faces_in": {p.name: len(detector.detect(read_image(p))) for p in others},
+        "portraits_with_face": with_face,
+        "portraits": len(portraits),
+        "ms_640x480": ms,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="benchmarks/results/detection.json")
+    parser.add_argument("--portraits", type=int, default=300, help="muxspace photos to run on")
+    args = parser.parse_args()
+    truth = annotated_boxes(SHARED / "faces" / "dlib")
+    others = [SHARED / "faces/dlib/bald_guys.jpg", SHARED / "faces/deepface/selfie-many-people.jpg"]
+    others.append(SHARED / "faces/deepface/couple.jpg")
+    portraits = sorted((SHARED / "muxspace" / "images").iterdir())[: args.portraits]
+    results = {}
+    for label, (name, options) in CANDIDATES.items():
+        results[label] = evaluate(
+            load_detector(name, threads=1, **options) if name == "centerface" else load_detector(name, **options),
+            truth,
+            others,
+            portraits,
+        )
+        print(label, json.dumps(results[label]))
+    meta = {"machine": platform.processor() or platform.machine(), "threads": 1, "iou": 0.4}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"meta": meta, "detectors": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

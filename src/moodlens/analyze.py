@@ -1,0 +1,201 @@
+"""`moodlens analyze`: photos, folders, videos and webcams to JSON/CSV records, pictures and summaries.
+
+Records are written as they are made, so memory stays flat and Ctrl-C leaves valid files behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+from tqdm import tqdm
+
+from .annotate import annotate
+from .imaging import is_image_file, read_image
+from .pipeline import Analyzer
+from .results import ImageResult, crowd_summary, face_rows
+from .summaries import VideoSummary
+from .video import VIDEO_SUFFIXES, VideoError, VideoWriter, analyze_frames, frame_step, open_capture, sampled_frames
+
+
+def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[Path]]:
+    """Images and videos named or found (recursively, sorted) in folders; other named files count as images."""
+    images, videos = [], []
+    for text in inputs:
+        path = Path(text)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            if file.suffix.lower() in VIDEO_SUFFIXES:
+                videos.append(file)
+            elif is_image_file(file) or not path.is_dir():
+                images.append(file)
+    return images, videos
+
+
+def open_for_writing(path: str | None, **kwargs):
+    if not path:
+        return None
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "w", **kwargs)  # noqa: SIM115 - the writers close it
+
+
+class JsonArrayWriter:
+    """A JSON array written record by record; closing (also on Ctrl-C) leaves a valid document."""
+
+    def __init__(self, path: str | None):
+        self.file = open_for_writing(path)
+        self.count = 0
+        if self.file:
+            self.file.write("[")
+
+    def write(self, record: dict) -> None:
+        if self.file:
+            self.file.write(("," if self.count else "") + "\n" + json.dumps(record))
+            self.file.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        if self.file:
+            self.file.write("\n]\n")
+            self.file.close()
+
+
+class CsvFaceWriter:
+    """One row per face; the header is fixed by the model's labels."""
+
+    def __init__(self, path: str | None, labels: list[str]):
+        self.file = open_for_writing(path, newline="")
+        if self.file:
+            fields = ["path", "frame", "time", "face", "track", "x", "y", "w", "h", "score", "emotion"]
+            self.writer = csv.DictWriter(self.file, fieldnames=fields + [f"p_{label}" for label in labels])
+            self.writer.writeheader()
+
+    def write(self, result: ImageResult) -> None:
+        if self.file:
+            self.writer.writerows(face_rows([result]))
+            self.file.flush()
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+
+
+@dataclass
+class AnalyzeOptions:
+    json: str | None = None
+    csv: str | None = None
+    annotate: str | None = None
+    summary: str | None = None
+    blur: bool = False
+    every: int = 1
+    fps: float | None = None
+    batch_size: int = 16
+
+
+@dataclass
+class Outcome:
+    images: int = 0
+    frames: int = 0
+    faces: int = 0
+    errors: list[dict] = field(default_factory=list)
+    videos: dict = field(default_factory=dict)
+    crowd: dict = field(default_factory=dict)
+
+
+class Session:
+    """One `moodlens analyze` invocation: the analyzer, the open writers and the running totals."""
+
+    def __init__(self, analyzer: Analyzer, options: AnalyzeOptions):
+        self.analyzer, self.options = analyzer, options
+        self.json = JsonArrayWriter(options.json)
+        self.csv = CsvFaceWriter(options.csv, analyzer.labels)
+        self.outcome = Outcome()
+        self.all_faces: list = []
+
+    def record(self, result: ImageResult) -> None:
+        record = result.to_dict()
+        if result.error:
+            self.outcome.errors.append({"path": result.path, "error": result.error})
+        else:
+            record["summary"] = result.summary(self.analyzer.labels)
+        self.json.write(record)
+        self.csv.write(result)
+        self.outcome.faces += len(result.faces)
+        self.all_faces.extend(f for f in result.faces if result.frame is None)
+
+    def run_images(self, paths: list[Path]) -> None:
+        names: dict[str, int] = {}
+        for result in tqdm(self.analyzer.analyze_paths(paths, self.options.batch_size), total=len(paths), unit="img"):
+            self.record(result)
+            self.outcome.images += 1
+            if self.options.annotate and not result.error:
+                self.write_annotated_image(result, names)
+
+    def write_annotated_image(self, result: ImageResult, names: dict[str, int]) -> None:
+        stem = Path(result.path).stem
+        names[stem] = names.get(stem, 0) + 1
+        target = Path(self.options.annotate) / (f"{stem}.jpg" if names[stem] == 1 else f"{stem}-{names[stem]}.jpg")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        drawn = annotate(read_image(result.path), result.faces, blur=self.options.blur)
+        cv2.imwrite(str(target), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+
+    def run_video(self, source: Path | int) -> None:
+        name = f"webcam:{source}" if isinstance(source, int) else str(source)
+        stem = f"webcam{source}" if isinstance(source, int) else Path(source).stem
+        capture, native_fps, count = open_capture(source if isinstance(source, int) else str(source))
+        capture.release()
+        step = frame_step(native_fps, self.options.every, self.options.fps)
+        summary = VideoSummary(self.analyzer.labels)
+        writer = (
+            VideoWriter(str(Path(self.options.annotate) / f"{stem}.mp4"), native_fps / step)
+            if self.options.annotate
+            else None
+        )
+        if writer:
+            Path(self.options.annotate).mkdir(parents=True, exist_ok=True)
+        frames = sampled_frames(
+            source if isinstance(source, int) else str(source), self.options.every, self.options.fps
+        )
+        batch = 1 if isinstance(source, int) else self.options.batch_size
+        try:
+            for frame, result in tqdm(
+                analyze_frames(self.analyzer, frames, name, batch), total=count // step or None, unit="frame"
+            ):
+                self.record(result)
+                summary.add(result)
+                self.outcome.frames += 1
+                if writer:
+                    writer.write(annotate(frame.image, result.faces, blur=self.options.blur))
+        finally:
+            if writer:
+                writer.close()
+            out_dir = Path(self.options.summary) if self.options.summary else None
+            self.outcome.videos[name] = summary.write(out_dir, stem) if out_dir else {"people": len(summary.people)}
+
+    def close(self) -> Outcome:
+        self.json.close()
+        self.csv.close()
+        self.outcome.crowd = crowd_summary(self.all_faces, self.analyzer.labels)
+        if self.options.summary:
+            Path(self.options.summary).mkdir(parents=True, exist_ok=True)
+            (Path(self.options.summary) / "summary.json").write_text(json.dumps(vars(self.outcome), indent=2))
+        return self.outcome
+
+
+def run_analysis(analyzer: Analyzer, inputs: list[str], webcam: int | None, options: AnalyzeOptions) -> Outcome:
+    images, videos = expand_inputs(inputs)
+    session = Session(analyzer, options)
+    try:
+        if images:
+            session.run_images(images)
+        for source in [*videos, *([webcam] if webcam is not None else [])]:
+            try:
+                session.run_video(source)
+            except VideoError as e:
+                session.record(ImageResult(str(source), 0, 0, error=str(e)))
+    finally:
+        outcome = session.close()
+    return outcome

@@ -1,0 +1,106 @@
+"""The analysis pipeline: find every face, classify all faces of a batch in one ONNX Runtime call.
+
+No PyTorch is imported here: `Analyzer` needs only ONNX Runtime, OpenCV, NumPy and Pillow.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .crops import MARGIN, crop_faces
+from .detection import load_detector
+from .imaging import ImageError, read_image
+from .onnx_classifier import OnnxClassifier, resolve_onnx
+from .results import Face, ImageResult
+
+ImageSource = str | os.PathLike | bytes | np.ndarray
+
+
+def as_rgb(source: ImageSource) -> np.ndarray:
+    """A path or encoded bytes is decoded; an array is taken as RGB (H, W, 3) or grey (H, W) uint8."""
+    if not isinstance(source, np.ndarray):
+        return read_image(source)
+    if source.dtype != np.uint8 or source.ndim not in (2, 3) or (source.ndim == 3 and source.shape[2] not in (3, 4)):
+        raise ImageError(
+            f"an image array must be uint8 (H, W), (H, W, 3) or (H, W, 4), not {source.dtype} {source.shape}"
+        )
+    if source.ndim == 2:
+        return cv2.cvtColor(source, cv2.COLOR_GRAY2RGB)
+    return source[..., :3]
+
+
+class Analyzer:
+    """Faces and their emotions in photos and frames.
+
+    >>> Analyzer().analyze("group.jpg").faces[0].emotion
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike = "default",
+        detector: str = "centerface",
+        threshold: float = 0.5,
+        max_faces: int | None = None,
+        margin: float = MARGIN,
+        tta: str | None = "flip",
+        threads: int | None = None,
+        **detector_options,
+    ):
+        self.classifier = OnnxClassifier(resolve_onnx(model), threads=threads)
+        options = {"threads": threads} if detector == "centerface" else {}
+        self.detector = load_detector(detector, threshold=threshold, **options, **detector_options)
+        self.labels = self.classifier.labels
+        self.max_faces, self.margin, self.tta = max_faces, margin, tta
+
+    def analyze(self, source: ImageSource, path: str | None = None) -> ImageResult:
+        """Every face in one image (a file path, encoded bytes or an RGB array)."""
+        if path is None and isinstance(source, str | os.PathLike):
+            path = str(source)
+        return self.analyze_images([as_rgb(source)], [path])[0]
+
+    def analyze_images(self, images: list[np.ndarray], paths: list[str | None]) -> list[ImageResult]:
+        """Detect in each RGB image, then classify the faces of all images in one batched call."""
+        boxes = [self.detector.detect(image)[: self.max_faces] for image in images]
+        crops = [
+            crop_faces(image, [d.box for d in found], self.classifier.image_size, self.classifier.channels, self.margin)
+            for image, found in zip(images, boxes, strict=True)
+        ]
+        probs = self.classifier.predict(np.concatenate(crops), tta=self.tta)
+        results, start = [], 0
+        for image, path, found in zip(images, paths, boxes, strict=True):
+            faces = [
+                self.face(d.box, d.score, p) for d, p in zip(found, probs[start : start + len(found)], strict=True)
+            ]
+            results.append(ImageResult(path, image.shape[1], image.shape[0], faces))
+            start += len(found)
+        return results
+
+    def face(self, box: tuple[int, int, int, int], score: float, probs: np.ndarray) -> Face:
+        scores = {label: round(float(p), 6) for label, p in zip(self.labels, probs, strict=True)}
+        return Face(tuple(int(v) for v in box), round(score, 4), self.labels[int(probs.argmax())], scores)
+
+    def analyze_paths(self, paths: Iterable[Path], batch_size: int = 16) -> Iterator[ImageResult]:
+        """Results in the order of `paths`; an unreadable file yields a result with `error` set."""
+        batch: list[tuple[str, np.ndarray]] = []
+        for path in paths:
+            try:
+                batch.append((str(path), read_image(path)))
+            except ImageError as e:
+                yield from self.flush(batch)
+                batch = []
+                yield ImageResult(str(path), 0, 0, error=str(e))
+                continue
+            if len(batch) == batch_size:
+                yield from self.flush(batch)
+                batch = []
+        yield from self.flush(batch)
+
+    def flush(self, batch: list[tuple[str, np.ndarray]]) -> list[ImageResult]:
+        if not batch:
+            return []
+        return self.analyze_images([image for _, image in batch], [path for path, _ in batch])

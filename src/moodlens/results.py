@@ -1,0 +1,82 @@
+"""Typed analysis results: every face of an image or video frame, and the crowd's summary."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+POSITIVE = ("happy",)  # what counts as a positive face in `positive_share`
+
+
+@dataclass
+class Face:
+    box: tuple[int, int, int, int]  # x, y, w, h in pixels of the original image
+    score: float  # detector confidence
+    emotion: str
+    scores: dict[str, float]  # probability per label, summing to 1
+    track: int | None = None  # person id across video frames
+
+    def to_dict(self) -> dict:
+        record = asdict(self)
+        record["box"] = list(self.box)
+        if self.track is None:
+            del record["track"]
+        return record
+
+
+@dataclass
+class ImageResult:
+    path: str | None
+    width: int
+    height: int
+    faces: list[Face] = field(default_factory=list)
+    frame: int | None = None
+    time: float | None = None  # seconds into the video
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        record: dict = {"path": self.path}
+        if self.frame is not None:
+            record.update(frame=self.frame, time=self.time)
+        record.update(width=self.width, height=self.height, faces=[f.to_dict() for f in self.faces])
+        if self.error:
+            record["error"] = self.error
+        return record
+
+    def summary(self, labels: list[str]) -> dict:
+        return crowd_summary(self.faces, labels)
+
+
+def crowd_summary(faces: list[Face], labels: list[str]) -> dict:
+    """Faces per emotion, mean probabilities, the dominant emotion and the share of positive faces."""
+    counts = {label: 0 for label in labels}
+    for face in faces:
+        counts[face.emotion] += 1
+    n = len(faces)
+    mean = {label: sum(f.scores[label] for f in faces) / n if n else 0.0 for label in labels}
+    return {
+        "faces": n,
+        "counts": counts,
+        "mean_scores": mean,
+        "dominant": max(mean, key=mean.get) if n else None,
+        "positive_share": sum(counts.get(p, 0) for p in POSITIVE) / n if n else 0.0,
+    }
+
+
+def face_rows(results: list[ImageResult]) -> list[dict]:
+    """One flat row per face (image-level fields repeated): for CSV and DataFrames."""
+    rows = []
+    for result in results:
+        for index, face in enumerate(result.faces):
+            row = {"path": result.path, "frame": result.frame, "time": result.time, "face": index, "track": face.track}
+            row.update(x=face.box[0], y=face.box[1], w=face.box[2], h=face.box[3], score=face.score)
+            row["emotion"] = face.emotion
+            row.update({f"p_{label}": p for label, p in face.scores.items()})
+            rows.append(row)
+    return rows
+
+
+def to_dataframe(results: list[ImageResult]):
+    """A pandas DataFrame with one row per face (pandas is imported only here)."""
+    import pandas as pd
+
+    return pd.DataFrame(face_rows(results))

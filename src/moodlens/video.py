@@ -1,0 +1,102 @@
+"""Video files and webcams, streamed frame by frame (never all frames in memory), with face tracking."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .pipeline import Analyzer
+from .results import ImageResult
+from .tracking import IouTracker
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
+
+
+class VideoError(ValueError):
+    pass
+
+
+@dataclass
+class Frame:
+    index: int
+    time: float  # seconds from the start
+    image: np.ndarray  # RGB uint8
+
+
+def open_capture(source: str | int) -> tuple[cv2.VideoCapture, float, int]:
+    """An opened capture, its frame rate and its frame count (0 when unknown, e.g. a webcam)."""
+    capture = cv2.VideoCapture(source)
+    if not capture.isOpened():
+        what = f"webcam {source}" if isinstance(source, int) else str(source)
+        raise VideoError(f"{what}: cannot open it as a video")
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    return capture, fps if fps and fps > 0 else 30.0, max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
+
+
+def frame_step(native_fps: float, every: int = 1, fps: float | None = None) -> int:
+    """Analyse every `step`-th frame: `fps` frames a second if given, else every `every`-th frame."""
+    return max(1, round(native_fps / fps)) if fps else max(1, every)
+
+
+def sampled_frames(source: str | int, every: int = 1, fps: float | None = None) -> Iterator[Frame]:
+    """Decode only the frames that are analysed; skipped frames are grabbed, not decoded."""
+    capture, native_fps, _ = open_capture(source)
+    step = frame_step(native_fps, every, fps)
+    started = time.monotonic()
+    index = 0
+    try:
+        while capture.grab():
+            if index % step == 0:
+                ok, bgr = capture.retrieve()
+                if ok:
+                    seconds = time.monotonic() - started if isinstance(source, int) else index / native_fps
+                    yield Frame(index, round(seconds, 3), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            index += 1
+    finally:
+        capture.release()
+
+
+def analyze_frames(
+    analyzer: Analyzer, frames: Iterator[Frame], name: str, batch_size: int = 8
+) -> Iterator[tuple[Frame, ImageResult]]:
+    """Analyse frames in batches (one ONNX call per batch) and give each face a track id."""
+    tracker = IouTracker()
+    batch: list[Frame] = []
+
+    def flush() -> Iterator[tuple[Frame, ImageResult]]:
+        results = analyzer.analyze_images([f.image for f in batch], [name] * len(batch))
+        for frame, result in zip(batch, results, strict=True):
+            result.frame, result.time = frame.index, frame.time
+            for face, track in zip(result.faces, tracker.update([f.box for f in result.faces]), strict=True):
+                face.track = track
+            yield frame, result
+
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == batch_size:
+            yield from flush()
+            batch = []
+    if batch:
+        yield from flush()
+
+
+class VideoWriter:
+    """Annotated frames to an .mp4 file at the analysed frame rate, opened at the first frame."""
+
+    def __init__(self, path: str, fps: float):
+        self.path, self.fps = path, fps
+        self.writer: cv2.VideoWriter | None = None
+
+    def write(self, rgb: np.ndarray) -> None:
+        if self.writer is None:
+            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+            self.writer = cv2.VideoWriter(self.path, fourcc, self.fps, (rgb.shape[1], rgb.shape[0]))
+        self.writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
