@@ -13,51 +13,30 @@ import argparse
 import json
 import platform
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import cv2
 
-from moodlens.detection import iou, load_detector
+from moodlens.box_eval import matched_boxes, read_imglab
+from moodlens.detection import load_detector
 from moodlens.imaging import read_image
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CANDIDATES = {
-    "centerface-640": ("centerface", {"max_side": 640}),
-    "centerface-800": ("centerface", {"max_side": 800}),
-    "centerface-480": ("centerface", {"max_side": 480}),
-    "centerface-640-t0.35": ("centerface", {"max_side": 640, "threshold": 0.35}),
+    "centerface-640 (default)": ("centerface", {"max_side": 640, "threads": 1}),
+    "centerface-960": ("centerface", {"max_side": 960, "threads": 1}),
+    "centerface-480": ("centerface", {"max_side": 480, "threads": 1}),
+    "centerface-320": ("centerface", {"max_side": 320, "threads": 1}),
+    "centerface-640-t0.35": ("centerface", {"max_side": 640, "threshold": 0.35, "threads": 1}),
     "haar": ("haar", {}),
 }
-
-
-def annotated_boxes(folder: Path) -> dict[Path, list[tuple[int, int, int, int]]]:
-    boxes = {}
-    for xml in ("training.xml", "testing.xml"):
-        for image in ET.parse(folder / xml).getroot().iter("image"):
-            boxes[folder / image.get("file")] = [
-                (int(b.get("left")), int(b.get("top")), int(b.get("width")), int(b.get("height")))
-                for b in image.iter("box")
-            ]
-    return boxes
-
-
-def match(truth: list, found: list, threshold: float = 0.4) -> int:
-    """Greedy one-to-one matching by IoU; returns the number of truth boxes found."""
-    pairs = sorted(((iou(t, f.box), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)), reverse=True)
-    used_t, used_f = set(), set()
-    for overlap, i, j in pairs:
-        if overlap >= threshold and i not in used_t and j not in used_f:
-            used_t.add(i)
-            used_f.add(j)
-    return len(used_t)
 
 
 def evaluate(detector, truth: dict, others: list[Path], portraits: list[Path]) -> dict:
     found = boxes = false = 0
     for path, expected in truth.items():
         detections = detector.detect(read_image(path))
-        hits = match(expected, detections)
+        hits = matched_boxes(expected, detections)
         found, boxes, false = found + hits, boxes + len(expected), false + len(detections) - hits
     frame = cv2.resize(read_image(others[0]), (640, 480))
     detector.detect(frame)
@@ -83,18 +62,14 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/detection.json")
     parser.add_argument("--portraits", type=int, default=300, help="muxspace photos to run on")
     args = parser.parse_args()
-    truth = annotated_boxes(SHARED / "faces" / "dlib")
+    cv2.setNumThreads(1)
+    truth = {**read_imglab(SHARED / "faces/dlib/training.xml"), **read_imglab(SHARED / "faces/dlib/testing.xml")}
     others = [SHARED / "faces/dlib/bald_guys.jpg", SHARED / "faces/deepface/selfie-many-people.jpg"]
     others.append(SHARED / "faces/deepface/couple.jpg")
     portraits = sorted((SHARED / "muxspace" / "images").iterdir())[: args.portraits]
     results = {}
     for label, (name, options) in CANDIDATES.items():
-        results[label] = evaluate(
-            load_detector(name, threads=1, **options) if name == "centerface" else load_detector(name, **options),
-            truth,
-            others,
-            portraits,
-        )
+        results[label] = evaluate(load_detector(name, **options), truth, others, portraits)
         print(label, json.dumps(results[label]))
     meta = {"machine": platform.processor() or platform.machine(), "threads": 1, "iou": 0.4}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,7 @@ def open_for_writing(path: str | None, **kwargs):
     if not path:
         return None
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return open(path, "w", **kwargs)  # noqa: SIM115 - the writers close it
+    return open(path, "w", **kwargs)
 
 
 class JsonArrayWriter:

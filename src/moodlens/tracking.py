@@ -22,7 +22,7 @@ class IouTracker:
     Overlap alone is enough at the frame rates we sample: faces move little between frames.
     """
 
-    def __init__(self, min_iou: float = 0.3, max_missed: int = 5):
+    def __init__(self, min_iou: float = 0.3, max_missed: int = 15):
         self.min_iou, self.max_missed = min_iou, max_missed
         self.tracks: list[Track] = []
         self.next_id = 1

@@ -1,0 +1,216 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from moodlens import Analyzer
+from moodlens.box_eval import matched_boxes, read_imglab
+from moodlens.detection import load_detector
+from moodlens.imaging import ImageError, read_image
+from moodlens.results import to_dataframe
+from moodlens.tracking import IouTracker
+
+from conftest import MUXSPACE, SHARED, run_cli
+
+FACES = SHARED / "faces"
+SELFIE = FACES / "deepface" / "selfie-many-people.jpg"
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    return Analyzer(threads=1)
+
+
+def make_pan_video(path, source=SELFIE, frames=40, fps=10.0):
+    """A real group photo panning 2 px a frame across a grey canvas, all of it always in view."""
+    image = read_image(source)
+    height, width = image.shape[:2]
+    size = (width + 2 * frames + 40, height + 40)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for i in range(frames):
+        canvas = np.full((size[1], size[0], 3), 110, np.uint8)
+        canvas[20 : 20 + height, 20 + 2 * i : 20 + 2 * i + width] = image
+        writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def test_centerface_finds_the_hand_boxed_faces():
+    detector = load_detector("centerface", threads=1)
+    truth = {**read_imglab(FACES / "dlib" / "training.xml"), **read_imglab(FACES / "dlib" / "testing.xml")}
+    found = total = false = 0
+    for path, boxes in truth.items():
+        detections = detector.detect(read_image(path))
+        hits = matched_boxes(boxes, detections)
+        found, total, false = found + hits, total + len(boxes), false + len(detections) - hits
+    assert total == 43
+    assert found / total >= 0.95
+    assert false <= 2
+
+
+def test_group_photo_faces_and_summary(analyzer):
+    result = analyzer.analyze(SELFIE)
+    assert len(result.faces) == 6
+    for face in result.faces:
+        x, y, w, h = face.box
+        assert 0 <= x < x + w <= result.width and 0 <= y < y + h <= result.height
+        assert set(face.scores) == set(analyzer.labels)
+        assert abs(sum(face.scores.values()) - 1) < 1e-3
+        assert face.emotion == max(face.scores, key=face.scores.get)
+    summary = result.summary(analyzer.labels)
+    assert summary["faces"] == 6 and sum(summary["counts"].values()) == 6
+    assert summary["dominant"] in analyzer.labels
+    frame = result.to_dict()
+    assert set(frame) == {"path", "width", "height", "faces"}
+    assert set(frame["faces"][0]) == {"box", "score", "emotion", "scores"}
+
+
+def test_analyzer_takes_paths_bytes_and_arrays(analyzer):
+    from_path = analyzer.analyze(SELFIE)
+    from_bytes = analyzer.analyze(SELFIE.read_bytes())
+    from_array = analyzer.analyze(read_image(SELFIE))
+    assert [f.box for f in from_path.faces] == [f.box for f in from_bytes.faces] == [f.box for f in from_array.faces]
+    frame = from_path.faces[0]
+    assert frame.scores == from_array.faces[0].scores
+    table = to_dataframe([from_path])
+    assert len(table) == 6 and {"emotion", "x", "p_happy"} <= set(table.columns)
+
+
+def test_faceless_images_give_empty_results(analyzer):
+    flat = np.full((480, 640, 3), 128, np.uint8)
+    noise = np.random.default_rng(0).integers(0, 256, (300, 400), dtype=np.uint8)
+    assert analyzer.analyze(flat).faces == []
+    assert analyzer.analyze(noise).faces == []
+
+
+def test_bad_images_are_refused_clearly(tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(SELFIE.read_bytes()[:500])
+    with pytest.raises(ImageError, match=r"broken\.jpg"):
+        read_image(broken)
+    huge = tmp_path / "huge.png"
+    Image.new("L", (9000, 8000)).save(huge)
+    with pytest.raises(ImageError, match="pixel limit"):
+        read_image(huge)
+
+
+def test_analyze_folder_writes_json_csv_annotations_and_reports_errors(tmp_path):
+    photos = tmp_path / "photos"
+    (photos / "nested").mkdir(parents=True)
+    (photos / "nested" / "group.jpg").write_bytes(SELFIE.read_bytes())
+    (photos / "couple.jpg").write_bytes((FACES / "deepface" / "couple.jpg").read_bytes())
+    (photos / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    Image.fromarray(np.full((200, 300, 3), 90, np.uint8)).save(photos / "wall.png")
+    (photos / "notes.txt").write_text("not an image, not listed")
+    out = tmp_path / "out"
+    result = run_cli(
+        "analyze", photos, "--json", out / "faces.json", "--csv", out / "faces.csv", "--annotate", out / "drawn"
+    )
+    assert result.returncode == 1, result.stderr
+    assert "corrupt.png" in result.stderr
+    records = {os.path.basename(r["path"]): r for r in json.loads((out / "faces.json").read_text())}
+    assert set(records) == {"group.jpg", "couple.jpg", "corrupt.png", "wall.png"}
+    assert "error" in records["corrupt.png"] and records["corrupt.png"]["faces"] == []
+    assert records["wall.png"]["faces"] == [] and records["wall.png"]["summary"]["faces"] == 0
+    assert len(records["group.jpg"]["faces"]) == 6 and records["group.jpg"]["summary"]["faces"] == 6
+    assert len(records["couple.jpg"]["faces"]) == 2
+    with open(out / "faces.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 8
+    assert {"path", "x", "y", "w", "h", "score", "emotion", "p_happy", "p_neutral"} <= set(rows[0])
+    drawn = sorted(p.name for p in (out / "drawn").iterdir())
+    assert drawn == ["couple.jpg", "group.jpg", "wall.jpg"]
+    original, annotated = read_image(SELFIE), read_image(out / "drawn" / "group.jpg")
+    assert annotated.shape == original.shape and np.abs(annotated.astype(int) - original).mean() > 1
+
+
+def test_blur_hides_the_faces(tmp_path, analyzer):
+    out = tmp_path / "out"
+    assert run_cli("analyze", SELFIE, "--annotate", out, "--blur").returncode == 0
+    blurred, original = read_image(out / SELFIE.with_suffix(".jpg").name), read_image(SELFIE)
+    x, y, w, h = analyzer.analyze(SELFIE).faces[0].box
+    inner = (slice(y + h // 4, y + 3 * h // 4), slice(x + w // 4, x + 3 * w // 4))
+    sharpness = [
+        cv2.Laplacian(cv2.cvtColor(img[inner], cv2.COLOR_RGB2GRAY), cv2.CV_64F).var() for img in (original, blurred)
+    ]
+    assert sharpness[1] < sharpness[0] / 5
+
+
+def test_tracker_keeps_identities_through_motion_and_gaps():
+    tracker = IouTracker()
+    a, b = (10, 10, 50, 50), (200, 40, 60, 60)
+    assert tracker.update([a, b]) == [1, 2]
+    for step in range(1, 6):
+        moved = [(10 + 4 * step, 10, 50, 50), (200 - 4 * step, 40, 60, 60)]
+        assert tracker.update(moved[::-1]) == [2, 1]
+    assert tracker.update([]) == []
+    assert tracker.update([(30, 10, 50, 50)]) == [1]  # back after a missed frame
+    assert tracker.update([(400, 300, 40, 40)]) == [3]  # someone new
+
+
+def test_video_records_tracks_timeline_and_people(tmp_path):
+    video = make_pan_video(tmp_path / "pan.mp4")
+    out = tmp_path / "out"
+    result = run_cli(
+        "analyze",
+        video,
+        "--every",
+        "2",
+        "--json",
+        out / "v.json",
+        "--summary",
+        out / "sum",
+        "--annotate",
+        out / "drawn",
+    )
+    assert result.returncode == 0, result.stderr
+    records = json.loads((out / "v.json").read_text())
+    assert [r["frame"] for r in records] == list(range(0, 40, 2))
+    assert records[1]["time"] == pytest.approx(0.2)
+    counts = [len(r["faces"]) for r in records]
+    assert min(counts) >= 6  # 6 faces, and a 7th cut by the edge of the photo
+    tracks = {f["track"] for r in records for f in r["faces"]}
+    assert len(tracks) == max(counts)  # the same people all the way through the pan
+    people = json.loads((out / "sum" / "pan.people.json").read_text())
+    assert sorted(p["track"] for p in people) == sorted(tracks)
+    with open(out / "sum" / "pan.timeline.csv") as f:
+        timeline = list(csv.DictReader(f))
+    assert len(timeline) == 20 and {"time", "faces", "happy", "neutral"} <= set(timeline[0])
+    assert (out / "sum" / "pan.timeline.png").stat().st_size > 10_000
+    capture = cv2.VideoCapture(str(out / "drawn" / "pan.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 20
+
+
+def test_ctrl_c_leaves_valid_json(tmp_path):
+    video = make_pan_video(tmp_path / "long.mp4", frames=400)
+    out = tmp_path / "partial.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moodlens", "analyze", video, "--json", out, "--batch-size", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and (not out.exists() or out.read_text().count('"frame"') < 5):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 130
+    records = json.loads(out.read_text())
+    assert 5 <= len(records) < 400
+
+
+def test_eval_on_uncropped_photos_detects_the_largest_face(tmp_path):
+    result = run_cli("eval", MUXSPACE, "--model", "ferplus", "--detect", "--per-class", "6", "--out", tmp_path / "e")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert metrics["detector"] == "centerface"
+    assert metrics["samples"] + metrics["no_face"] == 6 * 7 + 4  # muxspace has only 4 contempt photos
+    assert metrics["accuracy_with_misses"] <= metrics["accuracy"]
+    assert metrics["accuracy"] > 1 / 8 + 0.1
