@@ -23,11 +23,12 @@ from moodlens.imaging import read_image
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CANDIDATES = {
-    "centerface-640 (default)": ("centerface", {"max_side": 640, "threads": 1}),
-    "centerface-960": ("centerface", {"max_side": 960, "threads": 1}),
+    "centerface-640": ("centerface", {"max_side": 640, "threads": 1}),
     "centerface-480": ("centerface", {"max_side": 480, "threads": 1}),
-    "centerface-320": ("centerface", {"max_side": 320, "threads": 1}),
-    "centerface-640-t0.35": ("centerface", {"max_side": 640, "threshold": 0.35, "threads": 1}),
+    "centerface-416": ("centerface", {"max_side": 416, "threads": 1}),
+    "centerface-320 (default)": ("centerface", {"max_side": 320, "threads": 1}),
+    "centerface-256": ("centerface", {"max_side": 256, "threads": 1}),
+    "centerface-320-t0.35": ("centerface", {"max_side": 320, "threshold": 0.35, "threads": 1}),
     "haar": ("haar", {}),
 }
 

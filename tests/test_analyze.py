@@ -58,7 +58,7 @@ def test_centerface_finds_the_hand_boxed_faces():
 
 def test_group_photo_faces_and_summary(analyzer):
     result = analyzer.analyze(SELFIE)
-    assert len(result.faces) == 6
+    assert len(result.faces) == 7  # six people, and a seventh cut by the edge of the photo
     for face in result.faces:
         x, y, w, h = face.box
         assert 0 <= x < x + w <= result.width and 0 <= y < y + h <= result.height
@@ -66,7 +66,7 @@ def test_group_photo_faces_and_summary(analyzer):
         assert abs(sum(face.scores.values()) - 1) < 1e-3
         assert face.emotion == max(face.scores, key=face.scores.get)
     summary = result.summary(analyzer.labels)
-    assert summary["faces"] == 6 and sum(summary["counts"].values()) == 6
+    assert summary["faces"] == 7 and sum(summary["counts"].values()) == 7
     assert summary["dominant"] in analyzer.labels
     frame = result.to_dict()
     assert set(frame) == {"path", "width", "height", "faces"}
@@ -81,7 +81,7 @@ def test_analyzer_takes_paths_bytes_and_arrays(analyzer):
     frame = from_path.faces[0]
     assert frame.scores == from_array.faces[0].scores
     table = to_dataframe([from_path])
-    assert len(table) == 6 and {"emotion", "x", "p_happy"} <= set(table.columns)
+    assert len(table) == 7 and {"emotion", "x", "p_happy"} <= set(table.columns)
 
 
 def test_faceless_images_give_empty_results(analyzer):
@@ -120,11 +120,11 @@ def test_analyze_folder_writes_json_csv_annotations_and_reports_errors(tmp_path)
     assert set(records) == {"group.jpg", "couple.jpg", "corrupt.png", "wall.png"}
     assert "error" in records["corrupt.png"] and records["corrupt.png"]["faces"] == []
     assert records["wall.png"]["faces"] == [] and records["wall.png"]["summary"]["faces"] == 0
-    assert len(records["group.jpg"]["faces"]) == 6 and records["group.jpg"]["summary"]["faces"] == 6
+    assert len(records["group.jpg"]["faces"]) == 7 and records["group.jpg"]["summary"]["faces"] == 7
     assert len(records["couple.jpg"]["faces"]) == 2
     with open(out / "faces.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 8
+    assert len(rows) == 9
     assert {"path", "x", "y", "w", "h", "score", "emotion", "p_happy", "p_neutral"} <= set(rows[0])
     drawn = sorted(p.name for p in (out / "drawn").iterdir())
     assert drawn == ["couple.jpg", "group.jpg", "wall.jpg"]
@@ -176,7 +176,7 @@ def test_video_records_tracks_timeline_and_people(tmp_path):
     assert [r["frame"] for r in records] == list(range(0, 40, 2))
     assert records[1]["time"] == pytest.approx(0.2)
     counts = [len(r["faces"]) for r in records]
-    assert min(counts) >= 6  # 6 faces, and a 7th cut by the edge of the photo
+    assert min(counts) >= 6 and max(counts) == 7
     tracks = {f["track"] for r in records for f in r["faces"]}
     assert len(tracks) == max(counts)  # the same people all the way through the pan
     people = json.loads((out / "sum" / "pan.people.json").read_text())

@@ -158,7 +158,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     if not args.inputs and args.webcam is None:
         raise ValueError("give images, folders or videos to analyse, or --webcam N")
-    analyzer = Analyzer(args.model, args.detector, args.threshold, args.max_faces)
+    if args.ray and args.webcam is not None:
+        raise ValueError("--webcam runs on this machine: drop --ray")
+    analyzer_options = {
+        "model": args.model,
+        "detector": args.detector,
+        "threshold": args.threshold,
+        "max_faces": args.max_faces,
+        **({"max_side": args.detect_size} if args.detector == "centerface" else {}),
+    }
     options = AnalyzeOptions(
         json=args.json,
         csv=args.csv,
@@ -169,7 +177,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         fps=args.fps,
         batch_size=args.batch_size,
     )
-    outcome = run_analysis(analyzer, args.inputs, args.webcam, options)
+    if args.ray:
+        from .scaleout import run_on_ray
+
+        address = None if args.ray == "local" else args.ray
+        outcome = run_on_ray(analyzer_options, args.inputs, options, address, args.workers)
+    else:
+        outcome = run_analysis(Analyzer(**analyzer_options), args.inputs, args.webcam, options)
     crowd = outcome.crowd
     print(f"{outcome.images} images, {outcome.frames} video frames, {outcome.faces} faces")
     if crowd["faces"]:
@@ -239,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="default", help="shipped model name or .onnx file")
     p.add_argument("--detector", default="centerface", help="face detector: centerface or haar")
     p.add_argument("--threshold", type=float, default=0.5, help="detector confidence threshold")
+    p.add_argument(
+        "--detect-size", type=int, default=320, help="longer side (px) the detector sees; raise for small faces"
+    )
     p.add_argument("--max-faces", type=int, help="keep at most N faces per image, most confident first")
     p.add_argument("--json", help="write one record per image or frame to this JSON file")
     p.add_argument("--csv", help="write one row per face to this CSV file")
@@ -248,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=int, default=1, help="analyse every N-th video frame")
     p.add_argument("--fps", type=float, help="analyse F video frames a second (overrides --every)")
     p.add_argument("--batch-size", type=int, default=16, help="images or frames classified per ONNX call")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run on Ray: a local instance, or a cluster at ray://HOST:PORT or auto",
+    )
+    p.add_argument("--workers", type=int, default=2, help="Ray actors, each with its own models")
     p.set_defaults(func=cmd_analyze)
 
     p = commands.add_parser("models", help="list the registered architectures")

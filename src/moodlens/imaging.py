@@ -18,9 +18,9 @@ class ImageError(ValueError):
     """The file is not an image we can read, or it is too large."""
 
 
-def read_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def read_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS, name: str | None = None) -> np.ndarray:
     """Decode a file path or encoded bytes to an upright RGB uint8 array (H, W, 3)."""
-    name = "upload" if isinstance(source, bytes) else str(source)
+    name = name or ("upload" if isinstance(source, bytes) else str(source))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

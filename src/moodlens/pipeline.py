@@ -21,10 +21,10 @@ from .results import Face, ImageResult
 ImageSource = str | os.PathLike | bytes | np.ndarray
 
 
-def as_rgb(source: ImageSource) -> np.ndarray:
+def as_rgb(source: ImageSource, name: str | None = None) -> np.ndarray:
     """A path or encoded bytes is decoded; an array is taken as RGB (H, W, 3) or grey (H, W) uint8."""
     if not isinstance(source, np.ndarray):
-        return read_image(source)
+        return read_image(source, name=name)
     if source.dtype != np.uint8 or source.ndim not in (2, 3) or (source.ndim == 3 and source.shape[2] not in (3, 4)):
         raise ImageError(
             f"an image array must be uint8 (H, W), (H, W, 3) or (H, W, 4), not {source.dtype} {source.shape}"
@@ -86,14 +86,20 @@ class Analyzer:
 
     def analyze_paths(self, paths: Iterable[Path], batch_size: int = 16) -> Iterator[ImageResult]:
         """Results in the order of `paths`; an unreadable file yields a result with `error` set."""
+        return self.analyze_sources(((str(p), p) for p in paths), batch_size)
+
+    def analyze_sources(
+        self, sources: Iterable[tuple[str, ImageSource]], batch_size: int = 16
+    ) -> Iterator[ImageResult]:
+        """(name, path or bytes) pairs to results in order, decoding and classifying `batch_size` at a time."""
         batch: list[tuple[str, np.ndarray]] = []
-        for path in paths:
+        for name, source in sources:
             try:
-                batch.append((str(path), read_image(path)))
-            except ImageError as e:
+                batch.append((name, as_rgb(source, name)))
+            except (ImageError, OSError) as e:
                 yield from self.flush(batch)
                 batch = []
-                yield ImageResult(str(path), 0, 0, error=str(e))
+                yield ImageResult(name, 0, 0, error=str(e))
                 continue
             if len(batch) == batch_size:
                 yield from self.flush(batch)

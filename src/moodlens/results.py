@@ -42,6 +42,12 @@ class ImageResult:
             record["error"] = self.error
         return record
 
+    @classmethod
+    def from_dict(cls, record: dict) -> ImageResult:
+        faces = [Face(tuple(f["box"]), f["score"], f["emotion"], f["scores"], f.get("track")) for f in record["faces"]]
+        fields = ("path", "width", "height", "frame", "time", "error")
+        return cls(faces=faces, **{key: record.get(key) for key in fields})
+
     def summary(self, labels: list[str]) -> dict:
         return crowd_summary(self.faces, labels)
 
