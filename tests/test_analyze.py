@@ -214,3 +214,19 @@ def test_eval_on_uncropped_photos_detects_the_largest_face(tmp_path):
     assert metrics["samples"] + metrics["no_face"] == 6 * 7 + 4  # muxspace has only 4 contempt photos
     assert metrics["accuracy_with_misses"] <= metrics["accuracy"]
     assert metrics["accuracy"] > 1 / 8 + 0.1
+
+
+def test_ray_run_writes_the_same_records_as_a_local_run(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("2007_007763.jpg", "2008_001009.jpg", "bald_guys.jpg"):
+        (photos / name).write_bytes((FACES / "dlib" / name).read_bytes())
+    (photos / "corrupt.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    video = make_pan_video(tmp_path / "pan.mp4", frames=10)
+    local = run_cli("analyze", photos, video, "--json", tmp_path / "local.json")
+    on_ray = run_cli("analyze", photos, video, "--json", tmp_path / "ray.json", "--ray", "--workers", "1")
+    assert local.returncode == on_ray.returncode == 1, on_ray.stderr[-2000:]
+    local_records = json.loads((tmp_path / "local.json").read_text())
+    ray_records = json.loads((tmp_path / "ray.json").read_text())
+    assert len(ray_records) == 4 + 10
+    assert ray_records == local_records

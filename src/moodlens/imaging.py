@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_PIXELS = 64_000_000  # larger images are refused: a decompression bomb, or a panorama we should not hold
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
@@ -33,6 +33,8 @@ def read_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS, 
         raise
     except FileNotFoundError as e:
         raise ImageError(f"{name}: no such file") from e
+    except UnidentifiedImageError as e:
+        raise ImageError(f"{name}: not a readable image (unknown or damaged format)") from e
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageError(f"{name}: not a readable image ({e})") from e
 

@@ -8,6 +8,7 @@ back to the driver in input order and are written by the same writers as a local
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,6 +53,7 @@ def run_on_ray(
 ) -> Outcome:
     import ray
 
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, include_dashboard=False)
     ray.data.DataContext.get_current().execution_options.preserve_order = True
     images, videos = expand_inputs(inputs)
