@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SHARED ?= ../shared/data
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint clean peers
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,5 +28,10 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
+# The peer packages compared in benchmarks/analyze_speed.py, in a venv of their own.
+peers:
+	$(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/pip install --quiet -r benchmarks/peers-requirements.txt
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) .venv-peers runs
