@@ -196,6 +196,28 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 1 if outcome.errors else 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = {
+        "MOODLENS_MODEL": args.model,
+        "MOODLENS_THREADS": args.threads,
+        "MOODLENS_MAX_UPLOAD_MB": args.max_upload_mb,
+        "MOODLENS_MAX_PENDING": args.max_pending,
+    }
+    os.environ.update({key: str(value) for key, value in settings.items()})  # read by every worker process
+    print(f"moodlens: serving on http://{args.host}:{args.port}/ (API docs at /docs)")
+    uvicorn.run(
+        "moodlens.server:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+    )
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import describe_models
 
@@ -274,6 +296,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workers", type=int, default=2, help="Ray actors, each with its own models")
     p.set_defaults(func=cmd_analyze)
+
+    p = commands.add_parser("serve", help="the web page and REST API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="server processes (each loads its own models)")
+    p.add_argument("--threads", type=int, default=2, help="analysis threads per process")
+    p.add_argument("--model", default="default", help="model used when a request names none")
+    p.add_argument("--max-upload-mb", type=float, default=20.0, help="larger request bodies get 413")
+    p.add_argument("--max-pending", type=int, default=16, help="requests in progress per process before 503")
+    p.set_defaults(func=cmd_serve)
 
     p = commands.add_parser("models", help="list the registered architectures")
     p.set_defaults(func=cmd_models)

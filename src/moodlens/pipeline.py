@@ -57,15 +57,27 @@ class Analyzer:
         self.labels = self.classifier.labels
         self.max_faces, self.margin, self.tta = max_faces, margin, tta
 
-    def analyze(self, source: ImageSource, path: str | None = None) -> ImageResult:
+    def analyze(self, source: ImageSource, path: str | None = None, **limits) -> ImageResult:
         """Every face in one image (a file path, encoded bytes or an RGB array)."""
         if path is None and isinstance(source, str | os.PathLike):
             path = str(source)
-        return self.analyze_images([as_rgb(source)], [path])[0]
+        return self.analyze_images([as_rgb(source)], [path], **limits)[0]
 
-    def analyze_images(self, images: list[np.ndarray], paths: list[str | None]) -> list[ImageResult]:
-        """Detect in each RGB image, then classify the faces of all images in one batched call."""
-        boxes = [self.detector.detect(image)[: self.max_faces] for image in images]
+    def analyze_images(
+        self,
+        images: list[np.ndarray],
+        paths: list[str | None],
+        threshold: float | None = None,
+        max_faces: int | None = None,
+    ) -> list[ImageResult]:
+        """Detect in each RGB image, then classify the faces of all images in one batched call.
+
+        `threshold` and `max_faces` override the analyzer's for this call; a threshold below the
+        detector's own has no effect (NMS keeps the same boxes above any higher threshold).
+        """
+        limit = max_faces or self.max_faces
+        found = [self.detector.detect(image) for image in images]
+        boxes = [[d for d in dets if threshold is None or d.score >= threshold][:limit] for dets in found]
         crops = [
             crop_faces(image, [d.box for d in found], self.classifier.image_size, self.classifier.channels, self.margin)
             for image, found in zip(images, boxes, strict=True)

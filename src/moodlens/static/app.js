@@ -1,0 +1,271 @@
+// The moodlens page: photo upload and webcam mode, drawing what the API returns. No external assets.
+"use strict";
+
+const COLORS = {
+  angry: "#dc322f", disgust: "#859900", fear: "#6c71c4", happy: "#fabe14",
+  sad: "#268bd2", surprise: "#d33682", neutral: "#a0a0a0", contempt: "#cb4b16",
+};
+const $ = (id) => document.getElementById(id);
+const state = { bitmap: null, result: null, socket: null, stream: null, history: [], frames: [], waiting: false };
+
+function query(extra = {}) {
+  const params = new URLSearchParams({ model: $("model").value || "default", ...extra });
+  return params.toString();
+}
+
+async function loadModels() {
+  const response = await fetch("v1/models");
+  const body = await response.json();
+  for (const model of body.models) {
+    const option = new Option(`${model.name} (${model.labels.length} emotions)`, model.name);
+    option.selected = model.name === body.default;
+    $("model").add(option);
+  }
+}
+
+// --- drawing -------------------------------------------------------------------------------
+
+function drawFaces(ctx, faces, scale, blur, source) {
+  const lineWidth = Math.max(2, Math.round(2 / scale));
+  for (const face of faces) {
+    const [x, y, w, h] = face.box;
+    if (blur && source) {
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(x, y, w, h);
+      ctx.clip();
+      ctx.filter = `blur(${Math.max(6, Math.round(w / 8))}px)`;
+      ctx.drawImage(source, 0, 0);
+      ctx.restore();
+    }
+    const color = COLORS[face.emotion] || "#fff";
+    ctx.strokeStyle = color;
+    ctx.lineWidth = lineWidth;
+    ctx.strokeRect(x, y, w, h);
+    const text = `${face.emotion} ${Math.round(face.scores[face.emotion] * 100)}%`;
+    ctx.font = `${Math.max(12, Math.round(14 / scale))}px sans-serif`;
+    const textHeight = Math.max(12, Math.round(14 / scale)) + 4;
+    const width = ctx.measureText(text).width + 6;
+    const top = Math.max(0, y - textHeight);
+    ctx.fillStyle = color;
+    ctx.fillRect(x, top, width, textHeight);
+    ctx.fillStyle = "#000";
+    ctx.fillText(text, x + 3, top + textHeight - 5);
+  }
+}
+
+function drawBarChart(canvas, counts) {
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const labels = Object.keys(counts);
+  const max = Math.max(1, ...Object.values(counts));
+  const slot = canvas.width / labels.length;
+  ctx.font = "11px sans-serif";
+  ctx.textAlign = "center";
+  labels.forEach((label, i) => {
+    const height = (canvas.height - 36) * counts[label] / max;
+    ctx.fillStyle = COLORS[label] || "#888";
+    ctx.fillRect(i * slot + 6, canvas.height - 20 - height, slot - 12, height);
+    ctx.fillStyle = "#222";
+    ctx.fillText(label, i * slot + slot / 2, canvas.height - 6);
+    ctx.fillText(String(counts[label]), i * slot + slot / 2, canvas.height - 24 - height);
+  });
+}
+
+function faceList(faces) {
+  const list = $("faces");
+  list.replaceChildren();
+  for (const face of faces) {
+    const item = document.createElement("li");
+    item.className = "face";
+    item.dataset.emotion = face.emotion;
+    const title = document.createElement("strong");
+    title.textContent = `${face.emotion} (${Math.round(face.scores[face.emotion] * 100)}%)`;
+    item.append(title);
+    for (const [label, p] of Object.entries(face.scores)) {
+      const bar = document.createElement("div");
+      bar.className = "bar";
+      bar.innerHTML = `<span></span><div class="track"><div class="fill"></div></div><span></span>`;
+      bar.children[0].textContent = label;
+      bar.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
+      bar.querySelector(".fill").style.background = COLORS[label] || "#888";
+      bar.children[2].textContent = `${Math.round(p * 100)}%`;
+      item.append(bar);
+    }
+    list.append(item);
+  }
+}
+
+function renderPhoto() {
+  const { bitmap, result } = state;
+  if (!bitmap || !result) return;
+  const canvas = $("photo");
+  canvas.width = bitmap.width;
+  canvas.height = bitmap.height;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(bitmap, 0, 0);
+  const scale = canvas.clientWidth ? canvas.clientWidth / canvas.width : 1;
+  drawFaces(ctx, result.faces, scale, $("blur").checked, bitmap);
+}
+
+// --- photo mode ----------------------------------------------------------------------------
+
+async function analyzePhoto(file) {
+  $("status").textContent = `Analysing ${file.name}…`;
+  const form = new FormData();
+  form.append("file", file);
+  try {
+    const [response, bitmap] = await Promise.all([
+      fetch(`v1/analyze?${query()}`, { method: "POST", body: form }),
+      createImageBitmap(file),
+    ]);
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.detail || body.error || response.statusText);
+    state.bitmap = bitmap;
+    state.result = body;
+    renderPhoto();
+    faceList(body.faces);
+    drawBarChart($("summary-chart"), body.summary.counts);
+    const s = body.summary;
+    $("crowd-text").textContent = s.faces
+      ? `${s.faces} faces; mostly ${s.dominant}; ${Math.round(s.positive_share * 100)}% look happy.`
+      : "No face found.";
+    $("status").textContent = `${body.faces.length} faces in ${Math.round(body.timing_ms.total)} ms.`;
+    $("download").disabled = false;
+    document.body.dataset.faces = String(body.faces.length);
+  } catch (error) {
+    $("status").textContent = `Could not analyse ${file.name}: ${error.message}`;
+    document.body.dataset.faces = "error";
+  }
+}
+
+function setUpPhotoMode() {
+  const drop = $("drop");
+  $("file").addEventListener("change", () => $("file").files[0] && analyzePhoto($("file").files[0]));
+  drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    if (event.dataTransfer.files[0]) analyzePhoto(event.dataTransfer.files[0]);
+  });
+  $("blur").addEventListener("change", renderPhoto);
+  $("download").addEventListener("click", () => {
+    const link = document.createElement("a");
+    link.download = "moodlens.png";
+    link.href = $("photo").toDataURL("image/png");
+    link.click();
+  });
+}
+
+// --- webcam mode ---------------------------------------------------------------------------
+
+function drawMoodChart() {
+  const canvas = $("mood-chart");
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const now = performance.now();
+  state.history = state.history.filter((h) => now - h.time <= 60000);
+  if (!state.history.length) return;
+  const labels = Object.keys(state.history[0].counts);
+  const x = (t) => canvas.width - (now - t) / 60000 * canvas.width;
+  const y = (share) => canvas.height - 16 - share * (canvas.height - 24);
+  ctx.strokeStyle = "#ddd";
+  ctx.beginPath(); ctx.moveTo(0, y(0)); ctx.lineTo(canvas.width, y(0)); ctx.stroke();
+  ctx.font = "11px sans-serif";
+  labels.forEach((label, i) => {
+    ctx.strokeStyle = COLORS[label] || "#888";
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    state.history.forEach((h, j) => {
+      const share = h.faces ? h.counts[label] / h.faces : 0;
+      if (j) ctx.lineTo(x(h.time), y(share)); else ctx.moveTo(x(h.time), y(share));
+    });
+    ctx.stroke();
+    ctx.fillStyle = COLORS[label] || "#888";
+    ctx.fillText(label, 4 + i * 70, canvas.height - 3);
+  });
+}
+
+function onLiveResult(event) {
+  state.waiting = false;
+  const body = JSON.parse(event.data);
+  if (body.error) return;
+  const video = $("video");
+  const overlay = $("overlay");
+  overlay.width = video.videoWidth;
+  overlay.height = video.videoHeight;
+  const ctx = overlay.getContext("2d");
+  ctx.clearRect(0, 0, overlay.width, overlay.height);
+  const scale = overlay.clientWidth ? overlay.clientWidth / overlay.width : 1;
+  const k = video.videoWidth / body.width;
+  const faces = body.faces.map((f) => ({ ...f, box: f.box.map((v) => v * k) }));
+  drawFaces(ctx, faces, scale, $("blur").checked, $("blur").checked ? video : null);
+  const now = performance.now();
+  state.history.push({ time: now, faces: body.summary.faces, counts: body.summary.counts });
+  state.frames.push(now);
+  state.frames = state.frames.filter((t) => now - t <= 2000);
+  const fps = state.frames.length / 2;
+  $("live-fps").textContent = `${fps.toFixed(1)} frames/s, ${body.faces.length} faces`;
+  document.body.dataset.liveFrames = String(Number(document.body.dataset.liveFrames || 0) + 1);
+  document.body.dataset.liveFaces = String(body.faces.length);
+  drawMoodChart();
+  sendFrame();
+}
+
+function sendFrame() {
+  const video = $("video");
+  if (!state.socket || state.socket.readyState !== WebSocket.OPEN || state.waiting || !video.videoWidth) {
+    if (state.socket) requestAnimationFrame(sendFrame);
+    return;
+  }
+  const scale = Math.min(1, 640 / video.videoWidth);
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.round(video.videoWidth * scale);
+  canvas.height = Math.round(video.videoHeight * scale);
+  canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+  state.waiting = true;
+  canvas.toBlob((blob) => state.socket && state.socket.send(blob), "image/jpeg", 0.8);
+}
+
+async function startWebcam() {
+  try {
+    state.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+  } catch (error) {
+    $("live-fps").textContent = `No webcam: ${error.message}`;
+    return;
+  }
+  $("video").srcObject = state.stream;
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const url = new URL(`v1/live?${query()}`, location.href);
+  state.socket = new WebSocket(`${scheme}://${url.host}${url.pathname}${url.search}`);
+  state.socket.onmessage = onLiveResult;
+  state.socket.onopen = () => { state.waiting = false; sendFrame(); };
+  state.socket.onclose = () => { $("live-fps").textContent += " (disconnected)"; };
+  $("webcam-start").disabled = true;
+  $("webcam-stop").disabled = false;
+}
+
+function stopWebcam() {
+  if (state.socket) state.socket.close();
+  state.socket = null;
+  if (state.stream) state.stream.getTracks().forEach((track) => track.stop());
+  state.stream = null;
+  $("webcam-start").disabled = false;
+  $("webcam-stop").disabled = true;
+}
+
+function setMode(mode) {
+  $("photo-mode").hidden = mode !== "photo";
+  $("webcam-mode").hidden = mode !== "webcam";
+  $("mode-photo").classList.toggle("active", mode === "photo");
+  $("mode-webcam").classList.toggle("active", mode === "webcam");
+  if (mode === "photo") stopWebcam();
+}
+
+setUpPhotoMode();
+$("mode-photo").addEventListener("click", () => setMode("photo"));
+$("mode-webcam").addEventListener("click", () => setMode("webcam"));
+$("webcam-start").addEventListener("click", startWebcam);
+$("webcam-stop").addEventListener("click", stopWebcam);
+loadModels();

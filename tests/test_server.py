@@ -1,0 +1,221 @@
+import asyncio
+import base64
+import io
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from PIL import Image
+
+from moodlens.imaging import ImageError, read_image
+from moodlens.server import ServerSettings
+
+from conftest import MUXSPACE, SHARED
+
+SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
+CROWD = SHARED / "faces" / "dlib" / "bald_guys.jpg"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(*options: str):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moodlens", "serve", "--port", str(port), *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(process.stdout.read().decode())
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The real server on a free localhost port, with a 1 MB body limit and room for 2 requests."""
+    process, url = start_server("--max-upload-mb", "1", "--max-pending", "2", "--threads", "1")
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def upload(url, path, **params):
+    with open(path, "rb") as f:
+        return httpx.post(f"{url}/v1/analyze", files={"file": (path.name, f, "image/jpeg")}, params=params, timeout=60)
+
+
+def test_analyze_a_group_photo(server):
+    response = upload(server, SELFIE)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["width"], body["height"]) == (600, 604)
+    assert len(body["faces"]) == 7 and body["summary"]["faces"] == 7
+    face = body["faces"][0]
+    assert set(face) == {"box", "score", "emotion", "scores"} and len(face["box"]) == 4
+    assert abs(sum(face["scores"].values()) - 1) < 1e-3
+    assert sum(body["summary"]["counts"].values()) == 7 and body["summary"]["dominant"] in face["scores"]
+    assert body["timing_ms"]["total"] > 0
+    assert "annotated_image" not in body
+
+
+def test_options_model_threshold_max_faces_and_annotated_image(server):
+    body = upload(
+        server, SELFIE, model="ferplus", threshold=0.8, max_faces=3, annotated_image="true", blur="true"
+    ).json()
+    assert body["model"] == "ferplus" and "contempt" in body["faces"][0]["scores"]
+    assert len(body["faces"]) == 3 and all(f["score"] >= 0.8 for f in body["faces"])
+    header, data = body["annotated_image"].split(",", 1)
+    assert header == "data:image/jpeg;base64"
+    assert read_image(base64.b64decode(data)).shape == (604, 600, 3)
+    assert upload(server, SELFIE, model="nope").status_code == 404
+    assert upload(server, SELFIE, threshold=1.5).status_code == 422
+
+
+def test_batch_models_health_and_metrics(server):
+    files = [
+        ("files", ("a.jpg", SELFIE.read_bytes(), "image/jpeg")),
+        ("files", ("b.txt", b"hello", "text/plain")),
+        ("files", ("c.jpg", (SHARED / "faces/deepface/couple.jpg").read_bytes()[:2000], "image/jpeg")),
+    ]
+    body = httpx.post(f"{server}/v1/analyze/batch", files=files, timeout=60).json()
+    results = {r["filename"]: r for r in body["results"]}
+    assert len(results["a.jpg"]["faces"]) == 7
+    assert results["b.txt"]["error"] == "unsupported_type"
+    assert results["c.jpg"]["error"] == "unreadable_image"
+    models = httpx.get(f"{server}/v1/models").json()
+    assert {m["name"] for m in models["models"]} == {"default", "ferplus"}
+    assert httpx.get(f"{server}/healthz").json()["status"] == "ok"
+    metrics = httpx.get(f"{server}/metrics").text
+    assert 'moodlens_requests_total{route="/v1/analyze/batch",status="200"}' in metrics
+    assert "moodlens_request_seconds_bucket" in metrics
+    faces = [line for line in metrics.splitlines() if line.startswith("moodlens_faces_analysed_total")]
+    assert float(faces[0].split()[-1]) >= 7
+    assert 'moodlens_errors_total{kind="unsupported_type"}' in metrics
+
+
+def test_a_faceless_photo_gives_no_faces(server):
+    wall = io.BytesIO()
+    Image.fromarray(np.full((240, 320, 3), 200, np.uint8)).save(wall, "PNG")
+    response = httpx.post(f"{server}/v1/analyze", files={"file": ("wall.png", wall.getvalue(), "image/png")})
+    assert response.status_code == 200 and response.json()["faces"] == []
+
+
+def test_errors_are_clear_json(server):
+    text = httpx.post(f"{server}/v1/analyze", files={"file": ("x.txt", b"hi", "text/plain")})
+    assert text.status_code == 415 and text.json()["error"] == "unsupported_type"
+    broken = httpx.post(f"{server}/v1/analyze", files={"file": ("x.jpg", b"\xff\xd8\xff\xe0 broken", "image/jpeg")})
+    assert broken.status_code == 422 and broken.json()["error"] == "unreadable_image"
+    bomb = io.BytesIO()
+    Image.new("L", (9000, 9000)).save(bomb, "PNG")  # 81 megapixels in a few hundred kB
+    assert len(bomb.getvalue()) < 1024 * 1024
+    refused = httpx.post(f"{server}/v1/analyze", files={"file": ("bomb.png", bomb.getvalue(), "image/png")})
+    assert refused.status_code == 413 and refused.json()["error"] == "image_too_large"
+    assert httpx.post(f"{server}/v1/analyze").status_code == 422
+
+
+def test_oversized_bodies_get_413(server):
+    big = CROWD.read_bytes()  # 650 kB, so three of them are over the 1 MB limit
+    files = [("files", (f"{i}.jpg", big, "image/jpeg")) for i in range(3)]
+    response = httpx.post(f"{server}/v1/analyze/batch", files=files)
+    assert response.status_code == 413 and response.json()["error"] == "payload_too_large"
+
+    def chunks():  # no Content-Length: the limit is enforced while streaming
+        yield b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+        yield b"Content-Type: image/jpeg\r\n\r\n"
+        for _ in range(40):
+            yield b"\0" * 65536
+
+    streamed = httpx.post(
+        f"{server}/v1/analyze", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"}
+    )
+    assert streamed.status_code == 413
+
+
+def test_413_comes_before_the_body_is_sent(server):
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+            b"Content-Length: 104857600\r\n\r\n" + b"\0" * 1024
+        )
+        reply = conn.recv(4096).decode(errors="replace")
+    assert reply.startswith("HTTP/1.1 413")
+
+
+def test_overload_gets_503_with_retry_after(server):
+    async def burst():
+        async with httpx.AsyncClient(timeout=120) as client:
+            data = CROWD.read_bytes()
+            requests = [
+                client.post(
+                    f"{server}/v1/analyze",
+                    files={"file": ("c.jpg", data, "image/jpeg")},
+                    params={"annotated_image": "true"},
+                )
+                for _ in range(8)
+            ]
+            return await asyncio.gather(*requests)
+
+    statuses = [r.status_code for r in asyncio.run(burst())]
+    busy = [s for s in statuses if s == 503]
+    assert busy and statuses.count(200) >= 2, statuses
+    response = next(r for r in asyncio.run(burst()) if r.status_code == 503)
+    assert response.headers["retry-after"] == "1" and response.json()["error"] == "busy"
+
+
+def test_the_default_upload_limit_is_20_mb():
+    assert ServerSettings().max_upload_mb == 20
+
+
+def test_decoder_survives_malformed_images():
+    rng = np.random.default_rng(0)
+    originals = [SELFIE.read_bytes(), next(MUXSPACE.glob("images/*.jpg")).read_bytes()]
+    png = io.BytesIO()
+    Image.open(SELFIE).save(png, "PNG")
+    originals.append(png.getvalue())
+    for data in originals:
+        for _ in range(40):
+            damaged = bytearray(data[: rng.integers(1, len(data))])
+            for position in rng.integers(0, len(damaged), size=rng.integers(0, 20)):
+                damaged[position] = rng.integers(0, 256)
+            try:
+                image = read_image(bytes(damaged))
+                assert image.dtype == np.uint8 and image.ndim == 3
+            except ImageError:
+                pass
+
+
+def test_api_never_fails_with_a_server_error(server):
+    """Property-based requests generated from the server's own OpenAPI schema, every operation."""
+    schema = schemathesis.openapi.from_url(f"{server}/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {op.path for op in operations} >= {"/v1/analyze", "/v1/analyze/batch", "/v1/models", "/healthz"}
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+        def no_server_error(case):
+            response = case.call(timeout=60)
+            assert response.status_code < 500 or response.status_code == 503, (case.path, response.text)
+            if "application/json" in str(response.headers.get("content-type")):
+                json.loads(response.text)
+
+        no_server_error()
