@@ -5,17 +5,20 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SHARED ?= ../shared/data
 
-.PHONY: demo test lint clean peers
+.PHONY: demo test lint clean peers browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Score the shipped model on FER-2013's PublicTest faces, then train a small model of your own on
-# FER+ for a few minutes and evaluate it: each writes a report.html.
+# Analyse a photo that ships with matplotlib (Grace Hopper, public domain) with the shipped model;
+# score that model on FER-2013's PublicTest faces; then train a small model of your own on FER+ for a
+# few minutes and evaluate it (each evaluation writes a report.html). `moodlens serve` starts the web page.
 demo: $(STAMP)
-	rm -rf runs/demo runs/demo-eval runs/demo-default
+	rm -rf runs/demo runs/demo-eval runs/demo-default runs/demo-analyze
+	$(BIN)/moodlens analyze "$$($(BIN)/python -c 'import matplotlib.cbook as c; print(c.get_sample_data("grace_hopper.jpg", asfileobj=False))')" \
+		--json runs/demo-analyze/faces.json --csv runs/demo-analyze/faces.csv --annotate runs/demo-analyze
 	$(BIN)/moodlens eval $(SHARED)/fer2013/val --model default --tta flip --out runs/demo-default
 	$(BIN)/moodlens train $(SHARED)/ferplus/FER2013Train --val $(SHARED)/ferplus/FER2013Valid --votes \
 		--model vgg --width 16 --per-class 1500 --epochs 3 --out runs/demo
@@ -25,7 +28,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks recipes
 	$(BIN)/ruff format --check src tests benchmarks recipes
 
-test: lint
+# The page tests drive Debian's Chromium (Playwright's own browser download cannot work offline).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: lint browser
 	$(BIN)/pytest
 
 # The peer packages compared in benchmarks/analyze_speed.py, in a venv of their own.

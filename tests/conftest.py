@@ -1,8 +1,12 @@
 import os
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 import torch
 
@@ -56,3 +60,29 @@ def tiny_run(tmp_path_factory) -> Path:
     result = run_cli("train", FER_TRAIN, "--val", FER_VAL, *TINY_TRAIN, "--epochs", "2", "--out", out)
     assert result.returncode == 0, result.stderr
     return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(*options: str):
+    """`moodlens serve` on a free localhost port; its output goes to a file so it can never block on a pipe."""
+    port = free_port()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moodlens", "serve", "--port", str(port), *options], stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    log.seek(0)
+    raise RuntimeError(log.read().decode())

@@ -3,9 +3,6 @@ import base64
 import io
 import json
 import socket
-import subprocess
-import sys
-import time
 
 import httpx
 import numpy as np
@@ -17,35 +14,10 @@ from PIL import Image
 from moodlens.imaging import ImageError, read_image
 from moodlens.server import ServerSettings
 
-from conftest import MUXSPACE, SHARED
+from conftest import MUXSPACE, SHARED, start_server
 
 SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
 CROWD = SHARED / "faces" / "dlib" / "bald_guys.jpg"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(*options: str):
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moodlens", "serve", "--port", str(port), *options],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(process.stdout.read().decode())
 
 
 @pytest.fixture(scope="module")

@@ -43,8 +43,9 @@ function drawFaces(ctx, faces, scale, blur, source) {
     ctx.lineWidth = lineWidth;
     ctx.strokeRect(x, y, w, h);
     const text = `${face.emotion} ${Math.round(face.scores[face.emotion] * 100)}%`;
-    ctx.font = `${Math.max(12, Math.round(14 / scale))}px sans-serif`;
-    const textHeight = Math.max(12, Math.round(14 / scale)) + 4;
+    const fontSize = Math.round(12 / scale);  // 12 screen pixels whatever the photo's size
+    ctx.font = `${fontSize}px sans-serif`;
+    const textHeight = fontSize + 4;
     const width = ctx.measureText(text).width + 6;
     const top = Math.max(0, y - textHeight);
     ctx.fillStyle = color;

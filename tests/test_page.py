@@ -1,0 +1,120 @@
+"""The web page in a real headless Chromium (Debian's package), driven by Playwright."""
+
+import shutil
+import time
+
+import cv2
+import numpy as np
+import pytest
+from playwright.sync_api import sync_playwright
+
+from moodlens.imaging import read_image
+
+from conftest import MUXSPACE, SHARED, start_server
+
+SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def write_y4m(path, frames: list[np.ndarray], fps: int = 15) -> None:
+    """A raw YUV 4:2:0 video, the format Chromium's fake capture device plays in a loop."""
+    height, width = frames[0].shape[:2]
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for rgb in frames:
+            f.write(b"FRAME\n" + cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes())
+
+
+def webcam_video(path) -> None:
+    """Two seconds of a real group photo, then two of a real portrait, at 640x480."""
+    photos = [read_image(SELFIE), read_image(sorted((MUXSPACE / "images").iterdir())[1])]
+    frames = []
+    for photo in photos:
+        canvas = np.full((480, 640, 3), 90, np.uint8)
+        scale = min(640 / photo.shape[1], 480 / photo.shape[0])
+        resized = cv2.resize(photo, None, fx=scale, fy=scale)
+        top, left = (480 - resized.shape[0]) // 2, (640 - resized.shape[1]) // 2
+        canvas[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
+        frames += [canvas] * 30
+    write_y4m(path, frames)
+
+
+@pytest.fixture(scope="module")
+def server():
+    process, url = start_server("--threads", "2")
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    assert shutil.which(CHROMIUM), "Debian's chromium package is needed: apt-get install chromium"
+    video = tmp_path_factory.mktemp("camera") / "faces.y4m"
+    webcam_video(video)
+    args = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}",
+    ]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        yield browser
+        browser.close()
+
+
+def painted_pixels(page, selector: str) -> int:
+    return page.eval_on_selector(
+        selector,
+        """canvas => { const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+                       let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }""",
+    )
+
+
+def test_upload_a_group_photo_draws_faces_bars_and_chart(server, browser):
+    page = browser.new_page()
+    page.goto(server)
+    page.set_input_files("#file", str(SELFIE))
+    page.wait_for_selector("body[data-faces]", timeout=30_000)
+    assert page.get_attribute("body", "data-faces") == "7"
+    assert page.locator("#faces li.face").count() == 7
+    assert page.locator("#faces li.face").first.locator(".bar").count() == 7
+    assert page.eval_on_selector("#photo", "c => [c.width, c.height]") == [600, 604]
+    assert painted_pixels(page, "#summary-chart") > 1000
+    assert "7 faces" in page.text_content("#crowd-text")
+    box = page.evaluate("() => state.result.faces[0].box")
+    region = f"c => Array.from(c.getContext('2d').getImageData({box[0] + 10}, {box[1] + 20}, 40, 40).data)"
+    before = np.array(page.eval_on_selector("#photo", region), float)
+    page.check("#blur")
+    after = np.array(page.eval_on_selector("#photo", region), float)
+    assert np.abs(before - after).mean() > 3
+    page.close()
+
+
+def test_page_fits_a_phone_screen(server, browser):
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    page.goto(server)
+    page.set_input_files("#file", str(SELFIE))
+    page.wait_for_selector("body[data-faces]", timeout=30_000)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    assert page.eval_on_selector("#photo", "c => c.getBoundingClientRect().width") <= 390
+    page.close()
+
+
+def test_webcam_gets_live_results_at_10_frames_per_second(server, browser):
+    page = browser.new_page()
+    page.goto(server)
+    page.click("#mode-webcam")
+    page.click("#webcam-start")
+    page.wait_for_function("() => Number(document.body.dataset.liveFrames || 0) >= 5", timeout=30_000)
+    start_frames, start = int(page.get_attribute("body", "data-live-frames")), time.time()
+    page.wait_for_timeout(4000)
+    frames = int(page.get_attribute("body", "data-live-frames")) - start_frames
+    fps = frames / (time.time() - start)
+    assert fps >= 10, f"{fps:.1f} frames/s"
+    faces_seen = page.evaluate("() => state.history.map(h => h.faces)")
+    assert max(faces_seen) >= 5  # the group photo, shrunk to 480 px high
+    assert painted_pixels(page, "#overlay") > 500
+    assert painted_pixels(page, "#mood-chart") > 500
+    page.click("#webcam-stop")
+    page.close()
