@@ -3,7 +3,8 @@
     make peers                                  # once: the peers' own venv (.venv-peers)
     python benchmarks/analyze_speed.py [--threads 2] [--out benchmarks/results/analyze_speed.json]
 
-Measures classification alone (faces/s at batch 1, 32 and 256 through ONNX Runtime), milliseconds per
+Measures accuracy on FER-2013 PublicTest faces (classifiers alone, each peer through its own
+preprocessing), classification speed (faces/s at batch 1, 32 and 256 through ONNX Runtime), milliseconds per
 decoded photo end to end with 1, about 6 and about 30 faces, video frames/s (decoding included), and
 accuracy on 300 uncropped muxspace photos (largest face; a photo with no face found counts as wrong).
 Every peer in .venv-peers does the same work with its own detector and model.
@@ -27,7 +28,7 @@ from moodlens import Analyzer
 from moodlens.datasets import list_dataset, load_dataset
 from moodlens.imaging import read_image
 from moodlens.onnx_classifier import OnnxClassifier, resolve_onnx
-from moodlens.video import analyze_frames, sampled_frames
+from moodlens.video import VideoSource, analyze_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -51,7 +52,14 @@ def workload(tmp: Path, portraits: int, repeats: int) -> dict:
         frame = cv2.resize(selfie[:, 2 * i : 2 * i + 480], (640, 480))
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()
-    return {"photos": photos, "portraits": [(i.key, i.label) for i in items], "video": str(video), "repeats": repeats}
+    faces = [(i.key, i.label) for i in list_dataset(SHARED / "fer2013" / "val").items]
+    return {
+        "photos": photos,
+        "portraits": [(i.key, i.label) for i in items],
+        "faces": faces,
+        "video": str(video),
+        "repeats": repeats,
+    }
 
 
 def classification_speed(threads: int) -> dict:
@@ -70,6 +78,12 @@ def classification_speed(threads: int) -> dict:
 def ours(work: dict, threads: int) -> dict:
     analyzer = Analyzer(threads=threads)
     result = {"ms_per_photo": {}, "faces_found": {}}
+    crops = np.stack([read_image(path)[:, :, :1] for path, _ in work["faces"]])  # grey PNGs, as trained
+    labels = np.array([analyzer.labels.index(label) for _, label in work["faces"]])
+    start = time.perf_counter()
+    predicted = analyzer.classifier.predict(crops, tta=analyzer.tta).argmax(1)
+    seconds = time.perf_counter() - start
+    result["faces"] = {"count": len(labels), "accuracy": float((predicted == labels).mean()), "s": seconds}
     for label, path in work["photos"].items():
         image = read_image(path)
         result["faces_found"][label] = len(analyzer.analyze(image).faces)
@@ -90,7 +104,7 @@ def ours(work: dict, threads: int) -> dict:
         "accuracy": correct / len(work["portraits"]),
     }
     start = time.perf_counter()
-    frames = sum(1 for _ in analyze_frames(analyzer, sampled_frames(work["video"]), "pan"))
+    frames = sum(1 for _ in analyze_frames(analyzer, VideoSource(work["video"]).frames(), "pan"))
     result["video_frames_per_s"] = frames / (time.perf_counter() - start)
     return result
 

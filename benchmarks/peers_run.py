@@ -32,24 +32,32 @@ LABELS = {
 
 
 def load_peer(name: str):
-    """A function BGR image -> list of (box x, y, w, h; label in our names)."""
+    """(analyze, classify): BGR image -> [(box x, y, w, h; label in our names)], and a face crop -> label."""
     if name == "fer":
         from fer.fer import FER
 
         detector = FER(mtcnn=False)
-        return lambda bgr: [
-            (tuple(f["box"]), LABELS[max(f["emotions"], key=f["emotions"].get)]) for f in detector.detect_emotions(bgr)
-        ]
+
+        def labelled(bgr, rectangles=None):
+            found = detector.detect_emotions(bgr, face_rectangles=rectangles)
+            return [(tuple(f["box"]), LABELS[max(f["emotions"], key=f["emotions"].get)]) for f in found]
+
+        return labelled, lambda bgr: labelled(bgr, [(0, 0, bgr.shape[1], bgr.shape[0])])[0][1]
     if name == "facex":
         from importlib import resources
 
         from facex import EmotionClassifier
 
         classifier = EmotionClassifier(str(resources.files("facex") / "assets" / "model_optimized.tflite"))
+
+        def classify(bgr):
+            scores = classifier.detect_emotion(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+            return LABELS[max(scores, key=scores.get)]
+
         return lambda bgr: [
             (tuple(int(v) for v in p["bbox"]), LABELS[max(p["emot"], key=p["emot"].get)])
             for p in classifier.predict(bgr)
-        ]
+        ], classify
     if name == "facial-emotion-recognition":
         import functools
 
@@ -71,14 +79,18 @@ def load_peer(name: str):
                     out.append(((x1, y1, x2 - x1, y2 - y1), recognizer._predict(gray[y1:y2, x1:x2]).lower()))
             return out
 
-        return run
+        return run, lambda bgr: recognizer._predict(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)).lower()
     raise SystemExit(f"unknown peer {name}")
 
 
 def main() -> None:
     name, workload = sys.argv[1], json.loads(Path(sys.argv[2]).read_text())
-    analyze = load_peer(name)
+    analyze, classify = load_peer(name)
     result = {"peer": name, "ms_per_photo": {}, "faces_found": {}}
+    faces = workload["faces"]
+    start = time.perf_counter()
+    correct = sum(classify(cv2.imread(path)) == label for path, label in faces)
+    result["faces"] = {"count": len(faces), "accuracy": correct / len(faces), "s": time.perf_counter() - start}
     for label, path in workload["photos"].items():
         bgr = cv2.imread(path)
         result["faces_found"][label] = len(analyze(bgr))

@@ -16,9 +16,9 @@ from tqdm import tqdm
 from .annotate import annotate
 from .imaging import is_image_file, read_image
 from .pipeline import Analyzer
-from .results import ImageResult, crowd_summary, face_rows
+from .results import CrowdTally, ImageResult, face_rows
 from .summaries import VideoSummary
-from .video import VIDEO_SUFFIXES, VideoError, VideoWriter, analyze_frames, frame_step, open_capture, sampled_frames
+from .video import VIDEO_SUFFIXES, VideoError, VideoSource, VideoWriter, analyze_frames
 
 
 def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[Path]]:
@@ -113,7 +113,7 @@ class Session:
         self.json = JsonArrayWriter(options.json)
         self.csv = CsvFaceWriter(options.csv, analyzer.labels)
         self.outcome = Outcome()
-        self.all_faces: list = []
+        self.photos = CrowdTally(analyzer.labels)  # all photos' faces together
 
     def record(self, result: ImageResult) -> None:
         record = result.to_dict()
@@ -124,7 +124,8 @@ class Session:
         self.json.write(record)
         self.csv.write(result)
         self.outcome.faces += len(result.faces)
-        self.all_faces.extend(f for f in result.faces if result.frame is None)
+        if result.frame is None:
+            self.photos.add(result.faces)
 
     def run_images(self, paths: list[Path]) -> None:
         names: dict[str, int] = {}
@@ -143,27 +144,17 @@ class Session:
         cv2.imwrite(str(target), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
 
     def run_video(self, source: Path | int) -> None:
-        name = f"webcam:{source}" if isinstance(source, int) else str(source)
-        stem = f"webcam{source}" if isinstance(source, int) else Path(source).stem
-        capture, native_fps, count = open_capture(source if isinstance(source, int) else str(source))
-        capture.release()
-        step = frame_step(native_fps, self.options.every, self.options.fps)
+        video = VideoSource(source if isinstance(source, int) else str(source), self.options.every, self.options.fps)
+        stem = f"webcam{source}" if video.live else Path(source).stem
         summary = VideoSummary(self.analyzer.labels)
-        writer = (
-            VideoWriter(str(Path(self.options.annotate) / f"{stem}.mp4"), native_fps / step)
-            if self.options.annotate
-            else None
-        )
-        if writer:
+        writer = None
+        if self.options.annotate:
             Path(self.options.annotate).mkdir(parents=True, exist_ok=True)
-        frames = sampled_frames(
-            source if isinstance(source, int) else str(source), self.options.every, self.options.fps
-        )
-        batch = 1 if isinstance(source, int) else self.options.batch_size
+            writer = VideoWriter(str(Path(self.options.annotate) / f"{stem}.mp4"), video.native_fps / video.step)
+        batch = 1 if video.live else self.options.batch_size
+        results = analyze_frames(self.analyzer, video.frames(), video.name, batch)
         try:
-            for frame, result in tqdm(
-                analyze_frames(self.analyzer, frames, name, batch), total=count // step or None, unit="frame"
-            ):
+            for frame, result in tqdm(results, total=video.frame_count // video.step or None, unit="frame"):
                 self.record(result)
                 summary.add(result)
                 self.outcome.frames += 1
@@ -173,12 +164,14 @@ class Session:
             if writer:
                 writer.close()
             out_dir = Path(self.options.summary) if self.options.summary else None
-            self.outcome.videos[name] = summary.write(out_dir, stem) if out_dir else {"people": len(summary.people)}
+            self.outcome.videos[video.name] = (
+                summary.write(out_dir, stem) if out_dir else {"people": len(summary.people)}
+            )
 
     def close(self) -> Outcome:
         self.json.close()
         self.csv.close()
-        self.outcome.crowd = crowd_summary(self.all_faces, self.analyzer.labels)
+        self.outcome.crowd = self.photos.summary()
         if self.options.summary:
             Path(self.options.summary).mkdir(parents=True, exist_ok=True)
             (Path(self.options.summary) / "summary.json").write_text(json.dumps(vars(self.outcome), indent=2))

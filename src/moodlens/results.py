@@ -52,20 +52,39 @@ class ImageResult:
         return crowd_summary(self.faces, labels)
 
 
+class CrowdTally:
+    """Running counts and probability sums over any number of faces, in constant memory."""
+
+    def __init__(self, labels: list[str]):
+        self.labels = labels
+        self.faces = 0
+        self.counts = dict.fromkeys(labels, 0)
+        self.sums = dict.fromkeys(labels, 0.0)
+
+    def add(self, faces: list[Face]) -> None:
+        for face in faces:
+            self.faces += 1
+            self.counts[face.emotion] += 1
+            for label in self.labels:
+                self.sums[label] += face.scores[label]
+
+    def summary(self) -> dict:
+        """Faces per emotion, mean probabilities, the dominant emotion and the share of positive faces."""
+        n = self.faces
+        mean = {label: self.sums[label] / n if n else 0.0 for label in self.labels}
+        return {
+            "faces": n,
+            "counts": dict(self.counts),
+            "mean_scores": mean,
+            "dominant": max(mean, key=mean.get) if n else None,
+            "positive_share": sum(self.counts.get(p, 0) for p in POSITIVE) / n if n else 0.0,
+        }
+
+
 def crowd_summary(faces: list[Face], labels: list[str]) -> dict:
-    """Faces per emotion, mean probabilities, the dominant emotion and the share of positive faces."""
-    counts = {label: 0 for label in labels}
-    for face in faces:
-        counts[face.emotion] += 1
-    n = len(faces)
-    mean = {label: sum(f.scores[label] for f in faces) / n if n else 0.0 for label in labels}
-    return {
-        "faces": n,
-        "counts": counts,
-        "mean_scores": mean,
-        "dominant": max(mean, key=mean.get) if n else None,
-        "positive_share": sum(counts.get(p, 0) for p in POSITIVE) / n if n else 0.0,
-    }
+    tally = CrowdTally(labels)
+    tally.add(faces)
+    return tally.summary()
 
 
 def face_rows(results: list[ImageResult]) -> list[dict]:

@@ -16,7 +16,7 @@ from .analyze import AnalyzeOptions, Outcome, Session, expand_inputs
 from .pipeline import Analyzer
 from .results import ImageResult
 from .summaries import VideoSummary
-from .video import VideoError, analyze_frames, sampled_frames
+from .video import VideoError, VideoSource, analyze_frames
 
 
 class ImageActor:
@@ -41,7 +41,7 @@ class VideoActor:
     def __call__(self, row: dict) -> Iterator[dict]:
         path = row["path"]
         try:
-            frames = sampled_frames(path, self.every, self.fps)
+            frames = VideoSource(path, self.every, self.fps).frames()
             for _, result in analyze_frames(self.analyzer, frames, path):
                 yield {"record": json.dumps(result.to_dict())}
         except VideoError as e:

@@ -27,37 +27,39 @@ class Frame:
     image: np.ndarray  # RGB uint8
 
 
-def open_capture(source: str | int) -> tuple[cv2.VideoCapture, float, int]:
-    """An opened capture, its frame rate and its frame count (0 when unknown, e.g. a webcam)."""
-    capture = cv2.VideoCapture(source)
-    if not capture.isOpened():
-        what = f"webcam {source}" if isinstance(source, int) else str(source)
-        raise VideoError(f"{what}: cannot open it as a video")
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    return capture, fps if fps and fps > 0 else 30.0, max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
-
-
 def frame_step(native_fps: float, every: int = 1, fps: float | None = None) -> int:
     """Analyse every `step`-th frame: `fps` frames a second if given, else every `every`-th frame."""
     return max(1, round(native_fps / fps)) if fps else max(1, every)
 
 
-def sampled_frames(source: str | int, every: int = 1, fps: float | None = None) -> Iterator[Frame]:
-    """Decode only the frames that are analysed; skipped frames are grabbed, not decoded."""
-    capture, native_fps, _ = open_capture(source)
-    step = frame_step(native_fps, every, fps)
-    started = time.monotonic()
-    index = 0
-    try:
-        while capture.grab():
-            if index % step == 0:
-                ok, bgr = capture.retrieve()
-                if ok:
-                    seconds = time.monotonic() - started if isinstance(source, int) else index / native_fps
-                    yield Frame(index, round(seconds, 3), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-            index += 1
-    finally:
-        capture.release()
+class VideoSource:
+    """A video file or webcam (an int), opened at once so that a bad source fails early."""
+
+    def __init__(self, source: str | int, every: int = 1, fps: float | None = None):
+        self.source, self.live = source, isinstance(source, int)
+        self.name = f"webcam:{source}" if self.live else str(source)
+        self.capture = cv2.VideoCapture(source)
+        if not self.capture.isOpened():
+            raise VideoError(f"{'webcam ' if self.live else ''}{source}: cannot open it as a video")
+        native = self.capture.get(cv2.CAP_PROP_FPS)
+        self.native_fps = native if native and native > 0 else 30.0
+        self.frame_count = max(0, int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT)))  # 0 when unknown
+        self.step = frame_step(self.native_fps, every, fps)
+
+    def frames(self) -> Iterator[Frame]:
+        """Decode only the frames that are analysed; skipped frames are grabbed, not decoded."""
+        started = time.monotonic()
+        index = 0
+        try:
+            while self.capture.grab():
+                if index % self.step == 0:
+                    ok, bgr = self.capture.retrieve()
+                    if ok:
+                        seconds = time.monotonic() - started if self.live else index / self.native_fps
+                        yield Frame(index, round(seconds, 3), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+                index += 1
+        finally:
+            self.capture.release()
 
 
 def analyze_frames(
