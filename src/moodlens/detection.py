@@ -19,6 +19,7 @@ import onnxruntime as ort
 class Detection:
     box: tuple[int, int, int, int]  # x, y, w, h in pixels
     score: float
+    eyes: tuple[tuple[float, float], tuple[float, float]] | None = None  # (left, right) eye centres, if known
 
 
 class DetectorError(ValueError):
@@ -105,7 +106,7 @@ class centerface(FaceDetector):
         net_h, net_w = self.network_size(height, width)
         resized = cv2.resize(image, (net_w, net_h), interpolation=cv2.INTER_AREA)
         x = resized.transpose(2, 0, 1)[None].astype(np.float32)
-        heat, scale, offset, _landmarks = self.session.run(None, {self.input_name: x})
+        heat, scale, offset, landmarks = self.session.run(None, {self.input_name: x})
         ys, xs = np.nonzero(heat[0, 0] > self.threshold)
         scores = heat[0, 0, ys, xs]
         box_h = np.exp(scale[0, 0, ys, xs]) * 4
@@ -114,9 +115,14 @@ class centerface(FaceDetector):
         top = (ys + offset[0, 0, ys, xs] + 0.5) * 4 - box_h / 2
         sx, sy = width / net_w, height / net_h
         boxes = np.stack([left * sx, top * sy, box_w * sx, box_h * sy], axis=1)
-        return [
-            clipped(boxes[i], float(scores[i]), width, height) for i in non_max_suppression(boxes, scores, self.nms_iou)
-        ]
+        # landmark channels hold (y, x) pairs as fractions of the box, the two eyes first
+        eye_x = (landmarks[0, [1, 3]][:, ys, xs] * box_w + left) * sx
+        eye_y = (landmarks[0, [0, 2]][:, ys, xs] * box_h + top) * sy
+        found = []
+        for i in non_max_suppression(boxes, scores, self.nms_iou):
+            eyes = ((float(eye_x[0, i]), float(eye_y[0, i])), (float(eye_x[1, i]), float(eye_y[1, i])))
+            found.append(clipped(boxes[i], float(scores[i]), width, height, eyes))
+        return found
 
 
 @register_detector
@@ -143,10 +149,10 @@ class haar(FaceDetector):
         return sorted((d for d in found if d.score >= self.threshold), key=lambda d: -d.score)
 
 
-def clipped(box: np.ndarray, score: float, width: int, height: int) -> Detection:
+def clipped(box: np.ndarray, score: float, width: int, height: int, eyes=None) -> Detection:
     x0, y0 = max(0.0, box[0]), max(0.0, box[1])
     x1, y1 = min(float(width), box[0] + box[2]), min(float(height), box[1] + box[3])
-    return Detection((round(x0), round(y0), max(1, round(x1 - x0)), max(1, round(y1 - y0))), score)
+    return Detection((round(x0), round(y0), max(1, round(x1 - x0)), max(1, round(y1 - y0))), score, eyes)
 
 
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:

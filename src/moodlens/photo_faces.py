@@ -45,7 +45,7 @@ def largest_face_crops(
             missed.append(item.label)
             continue
         largest = max(found, key=lambda d: d.box[2] * d.box[3])
-        crops.append(crop_faces(image, [largest.box], size, channels, margin)[0])
+        crops.append(crop_faces(image, [largest.box], size, channels, margin, [largest.eyes])[0])
         labels.append(EMOTIONS.index(item.label))
         keys.append(item.key)
         digests.append(hashlib.sha1(data).hexdigest())

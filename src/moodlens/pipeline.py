@@ -47,6 +47,7 @@ class Analyzer:
         threshold: float = 0.5,
         max_faces: int | None = None,
         margin: float = MARGIN,
+        align: bool = True,
         tta: str | None = "flip",
         threads: int | None = None,
         **detector_options,
@@ -55,7 +56,7 @@ class Analyzer:
         options = {"threads": threads} if detector == "centerface" else {}
         self.detector = load_detector(detector, threshold=threshold, **options, **detector_options)
         self.labels = self.classifier.labels
-        self.max_faces, self.margin, self.tta = max_faces, margin, tta
+        self.max_faces, self.margin, self.align, self.tta = max_faces, margin, align, tta
 
     def analyze(self, source: ImageSource, path: str | None = None, **limits) -> ImageResult:
         """Every face in one image (a file path, encoded bytes or an RGB array)."""
@@ -76,21 +77,27 @@ class Analyzer:
         detector's own has no effect (NMS keeps the same boxes above any higher threshold).
         """
         limit = max_faces or self.max_faces
-        found = [self.detector.detect(image) for image in images]
-        boxes = [[d for d in dets if threshold is None or d.score >= threshold][:limit] for dets in found]
+        per_image = [
+            [d for d in self.detector.detect(image) if threshold is None or d.score >= threshold][:limit]
+            for image in images
+        ]
+        size, channels = self.classifier.image_size, self.classifier.channels
         crops = [
-            crop_faces(image, [d.box for d in found], self.classifier.image_size, self.classifier.channels, self.margin)
-            for image, found in zip(images, boxes, strict=True)
+            crop_faces(image, [d.box for d in found], size, channels, self.margin, self.eyes(found))
+            for image, found in zip(images, per_image, strict=True)
         ]
         probs = self.classifier.predict(np.concatenate(crops), tta=self.tta)
         results, start = [], 0
-        for image, path, found in zip(images, paths, boxes, strict=True):
+        for image, path, found in zip(images, paths, per_image, strict=True):
             faces = [
                 self.face(d.box, d.score, p) for d, p in zip(found, probs[start : start + len(found)], strict=True)
             ]
             results.append(ImageResult(path, image.shape[1], image.shape[0], faces))
             start += len(found)
         return results
+
+    def eyes(self, detections: list) -> list | None:
+        return [d.eyes for d in detections] if self.align else None
 
     def face(self, box: tuple[int, int, int, int], score: float, probs: np.ndarray) -> Face:
         scores = {label: round(float(p), 6) for label, p in zip(self.labels, probs, strict=True)}
