@@ -196,6 +196,8 @@ def test_ctrl_c_leaves_valid_json(tmp_path):
         [sys.executable, "-m", "moodlens", "analyze", video, "--json", out, "--batch-size", "1"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # a shell's background jobs inherit SIGINT ignored; a user's terminal delivers it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 120
     while time.time() < deadline and (not out.exists() or out.read_text().count('"frame"') < 5):

@@ -129,7 +129,9 @@ class Session:
 
     def run_images(self, paths: list[Path]) -> None:
         names: dict[str, int] = {}
-        for result in tqdm(self.analyzer.analyze_paths(paths, self.options.batch_size), total=len(paths), unit="img"):
+        for result in tqdm(
+            self.analyzer.analyze_paths(paths, self.options.batch_size), total=len(paths), unit="img", disable=None
+        ):
             self.record(result)
             self.outcome.images += 1
             if self.options.annotate and not result.error:
@@ -154,7 +156,9 @@ class Session:
         batch = 1 if video.live else self.options.batch_size
         results = analyze_frames(self.analyzer, video.frames(), video.name, batch)
         try:
-            for frame, result in tqdm(results, total=video.frame_count // video.step or None, unit="frame"):
+            for frame, result in tqdm(
+                results, total=video.frame_count // video.step or None, unit="frame", disable=None
+            ):
                 self.record(result)
                 summary.add(result)
                 self.outcome.frames += 1
