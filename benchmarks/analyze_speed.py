@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -60,6 +61,36 @@ def workload(tmp: Path, portraits: int, repeats: int) -> dict:
         "video": str(video),
         "repeats": repeats,
     }
+
+
+def video_memory(tmp: Path, frames: int) -> float:
+    """Peak resident memory (MB) of `moodlens analyze` on a video of `frames` frames, run as a user would."""
+    import cv2
+
+    selfie = read_image(SHARED / "faces/deepface/selfie-many-people.jpg")
+    video = tmp / f"long-{frames}.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25, (640, 480))
+    for i in range(frames):
+        shift = i % 120
+        writer.write(cv2.cvtColor(cv2.resize(selfie[:, shift : shift + 480], (640, 480)), cv2.COLOR_RGB2BGR))
+    writer.release()
+    script = (
+        "import resource, sys; from moodlens.cli import main; main(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    cmd = [
+        sys.executable,
+        "-c",
+        script,
+        "analyze",
+        str(video),
+        "--json",
+        str(tmp / "v.json"),
+        "--summary",
+        str(tmp / "s"),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return int(done.stdout.strip().splitlines()[-1]) / 1024
 
 
 def classification_speed(threads: int) -> dict:
@@ -163,6 +194,8 @@ def main() -> None:
         "classification_faces_per_s": classification_speed(args.threads),
         "portraits": f"first {args.portraits} non-contempt photos of ../shared/data/muxspace legend.csv",
     }
+    with tempfile.TemporaryDirectory() as tmp:
+        meta["video_peak_rss_mb"] = {f"{n} frames": video_memory(Path(tmp), n) for n in (100, 1000)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     print(json.dumps(meta, indent=2))
