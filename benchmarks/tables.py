@@ -1,0 +1,136 @@
+"""Markdown tables for README and docs/model-card.md, made from the committed benchmark results.
+
+    python benchmarks/tables.py > /tmp/tables.md
+
+Every figure the docs quote comes from one of the JSON files this reads; re-run the benchmark that
+wrote a file to refresh it, then this script to refresh the tables.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def load(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text())
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def accuracy_tables() -> str:
+    out = []
+    for model, entry in load("accuracy.json").items():
+        rows = [
+            [path.replace("_", " "), f"{r['accuracy']:.4f}", f"{r['balanced_accuracy']:.4f}", f"{r['macro_f1']:.4f}"]
+            for path, r in entry["results"].items()
+        ]
+        out.append(
+            f"### {model} on {entry['split']}\n\n" + table(["inference path", "accuracy", "balanced", "macro F1"], rows)
+        )
+        metrics = json.loads((RESULTS / model / "onnx_shipped_flip" / "metrics.json").read_text())
+        per_class = [
+            [label, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", c["support"]]
+            for label, c in metrics["per_class"].items()
+        ]
+        out.append(table(["class", "precision", "recall", "F1", "support"], per_class))
+    return "\n\n".join(out)
+
+
+def detection_table() -> str:
+    result = load("detection.json")
+    rows = [
+        [
+            name,
+            f"{r['found']}/{r['boxes']}",
+            r["false_detections"],
+            r["faces_in"]["bald_guys.jpg"],
+            r["faces_in"]["selfie-many-people.jpg"],
+            f"{r['portraits_with_face']}/{r['portraits']}",
+            f"{r['ms_640x480']:.1f}",
+        ]
+        for name, r in result["detectors"].items()
+    ]
+    header = ["detector", "boxed faces found", "false", "crowd", "selfie", "portraits with a face", "ms 640x480"]
+    return table(header, rows)
+
+
+def analyze_tables() -> str:
+    result = load("analyze_speed.json")
+    systems = result["results"]
+    photos = list(systems["moodlens"]["ms_per_photo"])
+    rows = []
+    for name, r in systems.items():
+        if "error" in r:
+            rows.append([name, *["failed"] * (len(photos) + 3)])
+            continue
+        cells = [f"{r['ms_per_photo'][p]:.0f} ({r['faces_found'][p]})" for p in photos]
+        rows.append(
+            [
+                name,
+                *cells,
+                f"{r['video_frames_per_s']:.1f}",
+                f"{r['portraits']['accuracy']:.3f}",
+                f"{r['faces']['accuracy']:.4f}",
+            ]
+        )
+    header = [
+        "system",
+        *[f"ms/photo: {p} (faces found)" for p in photos],
+        "video frames/s",
+        "muxspace photos acc.",
+        "FER-2013 PublicTest faces acc.",
+    ]
+    speed = result["meta"]["classification_faces_per_s"]
+    memory = result["meta"]["video_peak_rss_mb"]
+    lines = [
+        table(header, rows),
+        "Classification alone (default model, int8 ONNX, no TTA): "
+        + ", ".join(f"{k.replace('_', ' ')}: {v:.0f} faces/s" for k, v in speed.items())
+        + f"; threads: {result['meta']['threads']}.",
+        "Peak memory of `moodlens analyze` on a video: "
+        + ", ".join(f"{k}: {v:.0f} MB" for k, v in memory.items())
+        + ".",
+    ]
+    return "\n\n".join(lines)
+
+
+def serve_table() -> str:
+    r = load("serve_load.json")
+    row = [
+        r["clients"],
+        r["server_threads"],
+        f"{r['seconds']:.0f}",
+        r["requests"],
+        f"{r['requests_per_s']:.1f}",
+        f"{r['latency_ms']['p50']:.0f}",
+        f"{r['latency_ms']['p99']:.0f}",
+        f"{r['server_memory_mb']['peak_rss']:.0f}",
+        json.dumps(r["status_counts"]),
+    ]
+    header = ["clients", "threads", "s", "requests", "requests/s", "p50 ms", "p99 ms", "peak RSS MB", "statuses"]
+    return table(header, [row])
+
+
+def main() -> None:
+    sections = {
+        "accuracy (benchmarks/accuracy.py)": accuracy_tables,
+        "detection (benchmarks/detection.py)": detection_table,
+        "analysis and peers (benchmarks/analyze_speed.py)": analyze_tables,
+        "server load (benchmarks/serve_load.py)": serve_table,
+    }
+    for title, make in sections.items():
+        try:
+            print(f"## {title}\n\n{make()}\n")
+        except FileNotFoundError as e:
+            print(f"## {title}\n\nnot measured yet: {e.filename}\n")
+
+
+if __name__ == "__main__":
+    main()
