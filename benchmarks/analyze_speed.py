@@ -94,7 +94,7 @@ def video_memory(tmp: Path, frames: int) -> float:
 
 
 def classification_speed(threads: int) -> dict:
-    model = OnnxClassifier(resolve_onnx("default"), threads=threads)
+    model = OnnxClassifier(resolve_onnx("default"), threads=threads)  # spinning: classification alone
     faces = load_dataset(SHARED / "fer2013" / "val", 48, 1).images[:2048]
     speed = {}
     for batch in (1, 32, 256):

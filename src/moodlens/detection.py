@@ -14,6 +14,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from .onnx_classifier import session_options
+
 
 @dataclass(frozen=True)
 class Detection:
@@ -86,12 +88,8 @@ class centerface(FaceDetector):
     name = "centerface"
 
     def __init__(self, threshold: float = 0.5, max_side: int = 320, nms_iou: float = 0.3, threads: int | None = None):
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads:
-            options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(
-            centerface_model().SerializeToString(), options, providers=["CPUExecutionProvider"]
+            centerface_model().SerializeToString(), session_options(threads), providers=["CPUExecutionProvider"]
         )
         self.input_name = self.session.get_inputs()[0].name
         self.threshold, self.max_side, self.nms_iou = threshold, max_side, nms_iou

@@ -10,13 +10,25 @@ import numpy as np
 import onnxruntime as ort
 
 
+def session_options(threads: int | None = None, spin: bool = True) -> ort.SessionOptions:
+    """Options for every ONNX Runtime session of ours.
+
+    `spin=False` stops the session's idle worker threads from spinning: where a detector and a
+    classifier take turns, a spinning pool of one takes the cores the other needs.
+    """
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    if threads:
+        options.intra_op_num_threads = threads
+    return options
+
+
 class OnnxClassifier:
     """Loads a model written by `moodlens export` and classifies uint8 faces in batches."""
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None):
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, spin: bool = True):
+        options = session_options(threads, spin)
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         meta = self.session.get_modelmeta().custom_metadata_map
         self.labels: list[str] = json.loads(meta["labels"])

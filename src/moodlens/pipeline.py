@@ -52,7 +52,8 @@ class Analyzer:
         threads: int | None = None,
         **detector_options,
     ):
-        self.classifier = OnnxClassifier(resolve_onnx(model), threads=threads)
+        # the classifier's threads sleep between calls so that the detector, run in turn, has the cores
+        self.classifier = OnnxClassifier(resolve_onnx(model), threads=threads, spin=False)
         options = {"threads": threads} if detector == "centerface" else {}
         self.detector = load_detector(detector, threshold=threshold, **options, **detector_options)
         self.labels = self.classifier.labels
