@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
+import numpy as np
 from tqdm import tqdm
 
 from .annotate import annotate
-from .imaging import is_image_file, read_image
+from .imaging import is_image_file
 from .pipeline import Analyzer
 from .results import CrowdTally, ImageResult, face_rows
 from .summaries import VideoSummary
@@ -129,20 +130,19 @@ class Session:
 
     def run_images(self, paths: list[Path]) -> None:
         names: dict[str, int] = {}
-        for result in tqdm(
-            self.analyzer.analyze_paths(paths, self.options.batch_size), total=len(paths), unit="img", disable=None
-        ):
+        results = self.analyzer.analyze_sources(((str(p), p) for p in paths), self.options.batch_size)
+        for result, image in tqdm(results, total=len(paths), unit="img", disable=None):
             self.record(result)
             self.outcome.images += 1
-            if self.options.annotate and not result.error:
-                self.write_annotated_image(result, names)
+            if self.options.annotate and image is not None:
+                self.write_annotated_image(result, image, names)
 
-    def write_annotated_image(self, result: ImageResult, names: dict[str, int]) -> None:
+    def write_annotated_image(self, result: ImageResult, image: np.ndarray, names: dict[str, int]) -> None:
         stem = Path(result.path).stem
         names[stem] = names.get(stem, 0) + 1
         target = Path(self.options.annotate) / (f"{stem}.jpg" if names[stem] == 1 else f"{stem}-{names[stem]}.jpg")
         target.parent.mkdir(parents=True, exist_ok=True)
-        drawn = annotate(read_image(result.path), result.faces, blur=self.options.blur)
+        drawn = annotate(image, result.faces, blur=self.options.blur)
         cv2.imwrite(str(target), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
 
     def run_video(self, source: Path | int) -> None:

@@ -18,6 +18,10 @@ class ImageError(ValueError):
     """The file is not an image we can read, or it is too large."""
 
 
+class ImageTooLarge(ImageError):
+    """The image decodes, but has more pixels than allowed."""
+
+
 def read_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS, name: str | None = None) -> np.ndarray:
     """Decode a file path or encoded bytes to an upright RGB uint8 array (H, W, 3)."""
     name = name or ("upload" if isinstance(source, bytes) else str(source))
@@ -26,7 +30,7 @@ def read_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS, 
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else Path(source))
             if image.width * image.height > max_pixels:
-                raise ImageError(f"{name}: {image.width}x{image.height} is over the {max_pixels:,}-pixel limit")
+                raise ImageTooLarge(f"{name}: {image.width}x{image.height} is over the {max_pixels:,}-pixel limit")
             image = ImageOps.exif_transpose(image).convert("RGB")
             return np.asarray(image)
     except ImageError:

@@ -106,12 +106,13 @@ class Analyzer:
 
     def analyze_paths(self, paths: Iterable[Path], batch_size: int = 16) -> Iterator[ImageResult]:
         """Results in the order of `paths`; an unreadable file yields a result with `error` set."""
-        return self.analyze_sources(((str(p), p) for p in paths), batch_size)
+        return (result for result, _ in self.analyze_sources(((str(p), p) for p in paths), batch_size))
 
     def analyze_sources(
         self, sources: Iterable[tuple[str, ImageSource]], batch_size: int = 16
-    ) -> Iterator[ImageResult]:
-        """(name, path or bytes) pairs to results in order, decoding and classifying `batch_size` at a time."""
+    ) -> Iterator[tuple[ImageResult, np.ndarray | None]]:
+        """(name, path or bytes) pairs to (result, decoded RGB image or None if unreadable), in order,
+        decoding and classifying `batch_size` at a time."""
         batch: list[tuple[str, np.ndarray]] = []
         for name, source in sources:
             try:
@@ -119,14 +120,15 @@ class Analyzer:
             except (ImageError, OSError) as e:
                 yield from self.flush(batch)
                 batch = []
-                yield ImageResult(name, 0, 0, error=str(e))
+                yield ImageResult(name, 0, 0, error=str(e)), None
                 continue
             if len(batch) == batch_size:
                 yield from self.flush(batch)
                 batch = []
         yield from self.flush(batch)
 
-    def flush(self, batch: list[tuple[str, np.ndarray]]) -> list[ImageResult]:
+    def flush(self, batch: list[tuple[str, np.ndarray]]) -> list[tuple[ImageResult, np.ndarray]]:
         if not batch:
             return []
-        return self.analyze_images([image for _, image in batch], [path for path, _ in batch])
+        images = [image for _, image in batch]
+        return list(zip(self.analyze_images(images, [path for path, _ in batch]), images, strict=True))

@@ -28,7 +28,7 @@ class ImageActor:
     def __call__(self, batch: dict) -> dict:
         sources = zip(batch["path"], (bytes(b) for b in batch["bytes"]), strict=True)
         results = self.analyzer.analyze_sources(sources, batch_size=len(batch["path"]))
-        return {"record": [json.dumps(r.to_dict()) for r in results]}
+        return {"record": [json.dumps(r.to_dict()) for r, _ in results]}
 
 
 class VideoActor:

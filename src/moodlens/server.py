@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.formparsers import MultiPartParser
 
 from .annotate import annotate
-from .imaging import ImageError, read_image
+from .imaging import ImageError, ImageTooLarge, read_image
 from .limits import Admission, BodySizeLimit
 from .onnx_classifier import WEIGHTS_DIR
 from .pipeline import Analyzer
@@ -82,9 +82,9 @@ class Engine:
     def decode(self, data: bytes, name: str) -> np.ndarray:
         try:
             return read_image(data, max_pixels=self.settings.max_pixels, name=name)
+        except ImageTooLarge as e:
+            raise ApiError(413, "image_too_large", str(e)) from e
         except ImageError as e:
-            if "pixel limit" in str(e):
-                raise ApiError(413, "image_too_large", str(e)) from e
             raise ApiError(422, "unreadable_image", str(e)) from e
 
     async def run(self, fn, *args):
