@@ -35,6 +35,17 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mixup", type=float, default=0.0, help="mixup alpha; 0 turns mixup off")
     p.add_argument("--augment", type=float, default=1.0, help="augmentation strength; 0 turns it off")
     p.add_argument("--votes", action="store_true", help="train on FER+ vote distributions (soft targets)")
+    p.add_argument(
+        "--votes-from",
+        metavar="FERPLUS_DIR",
+        help="blend the FER+ votes of the same faces (files, symlinks followed) into the targets",
+    )
+    p.add_argument(
+        "--votes-weight",
+        type=float,
+        default=1.0,
+        help="share of the votes in each target with --votes or --votes-from; the rest is the face's label",
+    )
     p.add_argument("--balance", choices=BALANCE_MODES, default="none")
     p.add_argument(
         "--no-clean",
@@ -76,6 +87,8 @@ def train_config(args: argparse.Namespace, out: str):
         mixup=args.mixup,
         augment=args.augment,
         votes=args.votes,
+        votes_from=args.votes_from,
+        votes_weight=args.votes_weight,
         balance=args.balance,
         clean=args.clean,
         patience=args.patience,

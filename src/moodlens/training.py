@@ -52,12 +52,18 @@ class TrainConfig:
     mixup: float = 0.0  # Beta(alpha, alpha) mixing of pairs of faces; 0 turns it off
     augment: float = 1.0  # strength multiplier of AugmentConfig; 0 turns augmentation off
     votes: bool = False  # train on FER+ vote distributions instead of majority labels
+    votes_from: str | None = None  # FER+ folder whose votes are blended into the targets of the same faces
+    votes_weight: float = 1.0  # share of the votes in a target when votes are used; the rest is the label
     balance: str = "none"
     clean: bool = True
     patience: int = 0  # epochs without improvement before stopping; 0 never stops early
     select: str = "accuracy"  # validation metric that picks the best checkpoint
     precision: str = "auto"
     eval_tta: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.votes_weight <= 1.0:
+            raise ValueError(f"votes_weight must be between 0 and 1, got {self.votes_weight}")
 
     @classmethod
     def from_run(cls, run_dir: Path) -> TrainConfig:
@@ -289,7 +295,8 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[int, dict]
         cfg.per_class,
         cfg.clean,
         cfg.balance,
-        cfg.votes,
+        cfg.votes_weight if cfg.votes or cfg.votes_from else 0.0,
+        cfg.votes_from,
     )
     torch.manual_seed(cfg.seed)
     model_cfg = ModelConfig(cfg.model, len(td.labels), cfg.channels, cfg.image_size, cfg.width, cfg.dropout)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .cleaning import inspect
-from .datasets import DatasetError, FaceData, load_dataset
+from .datasets import DatasetError, FaceData, list_dataset, load_dataset
 from .labels import EMOTIONS
 from .sampling import stratified_split, synthesize_minorities
 
@@ -31,15 +33,32 @@ def class_index(data: FaceData, labels: list[str]) -> np.ndarray:
     return lookup[data.labels]
 
 
-def soft_targets(data: FaceData, labels: list[str], y: np.ndarray, use_votes: bool) -> np.ndarray:
-    """One-hot targets, or the annotators' vote distribution over `labels` where there is one."""
+def soft_targets(data: FaceData, labels: list[str], y: np.ndarray, votes_weight: float) -> np.ndarray:
+    """One-hot targets, blended where a face has annotators' votes over `labels`:
+    (1 - votes_weight) * one-hot + votes_weight * vote distribution."""
     targets = np.eye(len(labels), dtype=np.float32)[y]
-    if use_votes and data.soft is not None:
+    if votes_weight > 0 and data.soft is not None:
         votes = data.soft[:, [EMOTIONS.index(name) for name in labels]]
         totals = votes.sum(axis=1, keepdims=True)
         has_votes = totals[:, 0] > 0
-        targets[has_votes] = votes[has_votes] / totals[has_votes]
+        blended = (1 - votes_weight) * targets + votes_weight * votes / np.maximum(totals, 1)
+        targets[has_votes] = blended[has_votes]
     return targets
+
+
+def borrow_votes(data: FaceData, ferplus_dir: str) -> FaceData:
+    """Attach the FER+ votes of `ferplus_dir` to the faces of `data` that are the same files
+    (symlinks followed), e.g. the sharp FER-2013 tree of recipes/fer2013_sharp.py."""
+    listing = list_dataset(ferplus_dir)
+    if listing.kind != "ferplus":
+        raise DatasetError(f"{ferplus_dir}: --votes-from needs a FER+ folder (with label.csv)")
+    by_file = {os.path.realpath(item.key): item.votes for item in listing.items}
+    empty = [0.0] * len(EMOTIONS)
+    votes = [by_file.get(os.path.realpath(key), empty) for key in data.keys]
+    soft = np.array(votes, dtype=np.float32).reshape(-1, len(EMOTIONS))
+    if not soft.any():
+        raise DatasetError(f"{ferplus_dir}: none of its faces are files of the training data")
+    return dataclasses.replace(data, soft=soft)
 
 
 def _keep_known(data: FaceData, labels: list[str], role: str, report: dict) -> FaceData:
@@ -61,9 +80,14 @@ def prepare_training_data(
     per_class: int | None,
     clean: bool,
     balance: str,
-    use_votes: bool,
+    votes_weight: float,
+    votes_from: str | None = None,
 ) -> TrainingData:
+    """votes_weight: share of the annotators' votes in each target (0: labels only); votes_from: a FER+
+    folder lending its votes to the same faces in `data`."""
     train = load_dataset(data, image_size, channels, per_class)
+    if votes_from:
+        train = borrow_votes(train, votes_from)
     report: dict = {"train_source": data, "val_source": val or f"{val_split:.0%} stratified split, seed {seed}"}
     if val:
         held_out = load_dataset(val, image_size, channels)
@@ -96,6 +120,6 @@ def prepare_training_data(
         labels=labels,
         train_y=train_y,
         val_y=class_index(held_out, labels),
-        train_targets=soft_targets(train, labels, train_y, use_votes),
+        train_targets=soft_targets(train, labels, train_y, votes_weight),
         report=report,
     )

@@ -1,0 +1,65 @@
+import csv
+import os
+
+import numpy as np
+import pytest
+
+from moodlens.datasets import FERPLUS_COLUMNS, DatasetError
+from moodlens.labels import EMOTIONS
+from moodlens.training_data import prepare_training_data
+
+from conftest import FER_VAL, FERPLUS_VALID
+
+LABELS = ("angry", "happy", "neutral", "sad", "surprise")
+
+
+def ferplus_votes(limit_per_label: int) -> dict[str, np.ndarray]:
+    """Votes over EMOTIONS of the first FER+ faces whose majority is each of LABELS."""
+    chosen, per_label = {}, dict.fromkeys(LABELS, 0)
+    with open(FERPLUS_VALID / "label.csv", newline="") as f:
+        for row in csv.reader(f):
+            votes = dict(zip(FERPLUS_COLUMNS[:7], map(float, row[2:9]), strict=True))
+            majority = max(votes, key=votes.get)
+            if majority in per_label and per_label[majority] < limit_per_label:
+                per_label[majority] += 1
+                chosen[row[0]] = np.array([votes.get(name, 0.0) for name in EMOTIONS])
+    return chosen
+
+
+@pytest.fixture()
+def linked_tree(tmp_path):
+    """A class-folder tree of symlinks to FER+ faces, each filed under its votes' runner-up (so label and
+    majority differ), plus FER-2013 faces FER+ has no votes for: the layout recipes/fer2013_sharp.py writes."""
+    tree = tmp_path / "tree"
+    votes = ferplus_votes(12)
+    for name, counts in votes.items():
+        label = EMOTIONS[int(np.argsort(counts)[-2])] if np.sort(counts)[-2] > 0 else EMOTIONS[int(counts.argmax())]
+        (tree / label).mkdir(parents=True, exist_ok=True)
+        os.symlink(FERPLUS_VALID / name, tree / label / name)
+    for label in LABELS:
+        for path in sorted((FER_VAL / label).iterdir())[:3]:
+            os.symlink(path, tree / label / f"fer2013-{path.name}")
+    return tree, votes
+
+
+def test_votes_from_ferplus_are_blended_into_the_labels_of_the_same_faces(linked_tree):
+    tree, votes = linked_tree
+    td = prepare_training_data(str(tree), None, 0.2, 0, 48, 1, None, None, False, "none", 0.4, str(FERPLUS_VALID))
+    assert np.allclose(td.train_targets.sum(1), 1)
+    assert (td.train_targets.argmax(1) == td.train_y).all()  # the label keeps the largest share below 0.5
+    for key, target, y in zip(td.train.keys, td.train_targets, td.train_y, strict=True):
+        name = os.path.basename(key)
+        if name.startswith("fer2013-"):
+            assert target[y] == 1  # no FER+ votes: the label alone
+            continue
+        counts = votes[name][[EMOTIONS.index(label) for label in td.labels]]
+        expected = 0.6 * np.eye(len(td.labels))[y] + 0.4 * counts / counts.sum()
+        assert np.allclose(target, expected, atol=1e-6), name
+
+
+def test_votes_weight_zero_keeps_one_hot_labels_and_a_non_ferplus_source_is_refused(linked_tree):
+    tree, _ = linked_tree
+    td = prepare_training_data(str(tree), None, 0.2, 0, 48, 1, None, None, False, "none", 0.0, str(FERPLUS_VALID))
+    assert set(np.unique(td.train_targets)) == {0.0, 1.0}
+    with pytest.raises(DatasetError, match="FER\\+ folder"):
+        prepare_training_data(str(tree), None, 0.2, 0, 48, 1, None, None, False, "none", 0.4, str(FER_VAL))
