@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from moodlens.datasets import load_dataset
-from moodlens.inference import bf16_supported
+from moodlens.inference import amx_supported, bf16_supported
 from moodlens.models import MODELS, ModelConfig, count_parameters, create_model, mflops_per_face
 from moodlens.training import train_step
 from moodlens.transforms import AugmentConfig, augment, to_tensor
@@ -80,6 +80,7 @@ def main() -> None:
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
             "bf16_native": bf16_supported(),
+            "amx": amx_supported(),
         },
         "results": rows,
     }

@@ -27,6 +27,8 @@ def test_export_agrees_with_pytorch_and_keeps_int8_only_if_accurate(tiny_run, tm
     faces = load_dataset(FER_VAL, per_class=5).images
     probs = classifier.predict(faces, batch_size=16, tta="flip")
     assert probs.shape == (35, 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    mirrored = np.ascontiguousarray(faces[:, :, ::-1])
+    assert np.allclose(probs, (classifier.predict(faces) + classifier.predict(mirrored)) / 2, atol=1e-5)
 
     evaluation = run_cli("eval", FER_VAL, "--model", out, "--out", tmp_path / "eval")
     assert evaluation.returncode == 0, evaluation.stderr

@@ -8,6 +8,7 @@ caches them, keyed by a hash of the item list, so later epochs and runs never de
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -73,6 +74,19 @@ class FaceData:
             source=self.source,
             skipped=self.skipped,
             dropped=self.dropped,
+        )
+
+    def concat(self, other: FaceData) -> FaceData:
+        """These faces followed by `other`'s; both must carry votes, or neither."""
+        if (self.soft is None) != (other.soft is None):
+            raise ValueError("cannot join faces with votes and faces without")
+        return dataclasses.replace(
+            self,
+            images=np.concatenate([self.images, other.images]),
+            labels=np.concatenate([self.labels, other.labels]),
+            keys=self.keys + other.keys,
+            digests=self.digests + other.digests,
+            soft=None if self.soft is None else np.concatenate([self.soft, other.soft]),
         )
 
     def class_counts(self) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,10 +16,20 @@ def bf16_supported() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def amx_supported() -> bool:
+    """Whether the CPU has AMX matrix tiles for bf16 (read from /proc/cpuinfo; False where it is absent)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        return False
+    flags = next((line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), "")
+    return "amx_bf16" in flags.split()
+
+
 def resolve_precision(precision: str) -> str:
-    """'auto' becomes 'bf16' on CPUs with native bf16 (AVX-512 BF16 or AMX), else 'fp32'."""
+    """'auto' becomes 'bf16' on CPUs with AMX, else 'fp32'. With AVX-512 BF16 alone, bf16 training ran
+    slower than fp32 here (vgg width 32, 2 threads: 195 against 261 images/s)."""
     if precision == "auto":
-        return "bf16" if bf16_supported() else "fp32"
+        return "bf16" if bf16_supported() and amx_supported() else "fp32"
     if precision not in ("bf16", "fp32"):
         raise ValueError(f"precision must be auto, bf16 or fp32, got {precision!r}")
     return precision

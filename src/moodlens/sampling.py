@@ -74,11 +74,5 @@ def synthesize_minorities(data: FaceData, seed: int) -> FaceData:
     extra = data.select(sources)
     extra.images = np.stack([_synthesize_face(image, rng) for image in extra.images])
     extra.keys = [f"{key}#synth{i}" for i, key in enumerate(extra.keys)]
-    merged = data.select(np.arange(len(data)))
-    merged.images = np.concatenate([data.images, extra.images])
-    merged.labels = np.concatenate([data.labels, extra.labels])
-    merged.keys = data.keys + extra.keys
-    merged.digests = data.digests + [f"synth{i}" for i in range(len(extra))]
-    if data.soft is not None:
-        merged.soft = np.concatenate([data.soft, extra.soft])
-    return merged
+    extra.digests = [f"synth{i}" for i in range(len(extra))]
+    return data.concat(extra)
