@@ -133,3 +133,35 @@ def test_tune_runs_trials_and_draws_the_search(tmp_path):
     assert len(best["trials"]) == 3
     assert set(best["best_params"]) == {"width", "dropout", "lr", "weight_decay", "augment"}
     assert (out / "search.png").stat().st_size > 10_000
+
+
+def agreement(run, teacher) -> float:
+    """How often `run` predicts what `teacher` predicts on training-split faces of the three TINY_TRAIN classes."""
+    from moodlens.checkpoints import load_model
+    from moodlens.datasets import load_dataset
+    from moodlens.inference import predict_probs
+    from moodlens.training_data import class_index
+
+    student, _, labels, _ = load_model(str(run))
+    mentor, _, _, _ = load_model(str(teacher))
+    faces = load_dataset(FER_TRAIN, per_class=300)
+    images = faces.images[class_index(faces, labels) >= 0]
+    return float((predict_probs(student, images).argmax(1) == predict_probs(mentor, images).argmax(1)).mean())
+
+
+def test_distilled_student_follows_its_teacher(tiny_run, tmp_path):
+    args = ["train", FER_TRAIN, "--val", FER_VAL, *TINY_TRAIN, "--epochs", "2", "--seed", "1"]
+    distilled, plain = tmp_path / "distilled", tmp_path / "plain"
+    result = run_cli(*args, "--teacher", tiny_run, "--teacher-weight", "1", "--out", distilled)
+    assert result.returncode == 0, result.stderr
+    assert run_cli(*args, "--out", plain).returncode == 0
+    assert json.loads((distilled / "config.json").read_text())["teachers"] == [str(tiny_run)]
+    # taught by the teacher alone, the student says what the teacher says more often than a student of the labels
+    assert agreement(distilled, tiny_run) > agreement(plain, tiny_run) + 0.05
+
+
+def test_a_teacher_with_other_classes_is_refused(tiny_run, tmp_path):
+    options = ["--classes", "happy,neutral", "--per-class", "50", "--model", "baseline", "--width", "8"]
+    result = run_cli("train", FER_TRAIN, "--val", FER_VAL, *options, "--teacher", tiny_run, "--out", tmp_path / "s")
+    assert result.returncode == 2
+    assert "teacher" in result.stderr and "Traceback" not in result.stderr

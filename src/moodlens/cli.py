@@ -46,6 +46,16 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
         default=1.0,
         help="share of the votes in each target with --votes or --votes-from; the rest is the face's label",
     )
+    p.add_argument(
+        "--teacher",
+        dest="teachers",
+        action="append",
+        metavar="MODEL",
+        help="distil a trained model (run directory, .pt or shipped name) into this one; repeat for an ensemble",
+    )
+    p.add_argument(
+        "--teacher-weight", type=float, default=0.5, help="share of the teachers' mean prediction in each target"
+    )
     p.add_argument("--balance", choices=BALANCE_MODES, default="none")
     p.add_argument(
         "--no-clean",
@@ -89,6 +99,8 @@ def train_config(args: argparse.Namespace, out: str):
         votes=args.votes,
         votes_from=args.votes_from,
         votes_weight=args.votes_weight,
+        teachers=args.teachers,
+        teacher_weight=args.teacher_weight,
         balance=args.balance,
         clean=args.clean,
         patience=args.patience,

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from .checkpoints import save_atomic
 from .cleaning import quality_summary
+from .distillation import distilled_targets, load_teachers
 from .inference import autocast, predict_probs, resolve_precision
 from .metrics import classification_metrics, confusion_matrix
 from .models import ModelConfig, count_parameters, create_model
@@ -54,6 +55,8 @@ class TrainConfig:
     votes: bool = False  # train on FER+ vote distributions instead of majority labels
     votes_from: str | None = None  # FER+ folder whose votes are blended into the targets of the same faces
     votes_weight: float = 1.0  # share of the votes in a target when votes are used; the rest is the label
+    teachers: list[str] | None = None  # trained models whose mean prediction is distilled into the targets
+    teacher_weight: float = 0.5  # share of the teachers' prediction in each target
     balance: str = "none"
     clean: bool = True
     patience: int = 0  # epochs without improvement before stopping; 0 never stops early
@@ -62,8 +65,9 @@ class TrainConfig:
     eval_tta: str | None = None
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.votes_weight <= 1.0:
-            raise ValueError(f"votes_weight must be between 0 and 1, got {self.votes_weight}")
+        for name in ("votes_weight", "teacher_weight"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
 
     @classmethod
     def from_run(cls, run_dir: Path) -> TrainConfig:
@@ -178,6 +182,7 @@ def train_one_epoch(
     world: int,
     loss_weights: torch.Tensor | None,
     steps: int,
+    teachers: list[nn.Module],
 ) -> dict:
     order = epoch_order(cfg, td.train_y, state.epoch, rank, world)
     per_rank_batch = max(1, min(cfg.batch_size // world, len(order)))
@@ -202,6 +207,8 @@ def train_one_epoch(
             x = augment(x, aug, generator)
         if cfg.mixup > 0:
             x, targets = mix(x, targets, cfg.mixup, generator)
+        if teachers:
+            targets = distilled_targets(targets, teachers, x, cfg.teacher_weight, precision)
         logits, loss = train_step(
             state.model, state.optimizer, x, targets, precision, cfg.label_smoothing, loss_weights
         )
@@ -300,6 +307,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[int, dict]
     )
     torch.manual_seed(cfg.seed)
     model_cfg = ModelConfig(cfg.model, len(td.labels), cfg.channels, cfg.image_size, cfg.width, cfg.dropout)
+    teachers = load_teachers(cfg.teachers, td.labels, cfg.image_size, cfg.channels) if cfg.teachers else []
     model = create_model(model_cfg).to(memory_format=torch.channels_last)
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model)
@@ -331,7 +339,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[int, dict]
     epochs_at_start = state.epoch
     while state.epoch < cfg.epochs and not state.stopped:
         epoch_start = time.perf_counter()
-        record = train_one_epoch(cfg, state, td, precision, rank, world, loss_weights, steps)
+        record = train_one_epoch(cfg, state, td, precision, rank, world, loss_weights, steps, teachers)
         record.update(validate(state, td, precision, cfg.eval_tta, rank, world))
         state.epoch += 1
         score = record[f"val_{cfg.select}"]
