@@ -118,8 +118,22 @@ def serve_table() -> str:
     return table(header, [row])
 
 
+def train_speed_table() -> str:
+    rows = []
+    for name in ("train_speed.json", "train_speed_no_amx.json"):
+        result = load(name)
+        machine = result["machine"]
+        amx = {True: "yes", False: "no"}.get(machine.get("amx"), "not recorded")
+        for r in result["results"]:
+            speeds = [round(r["fp32_images_per_s"]), round(r.get("bf16_images_per_s", 0)) or "-"]
+            rows.append([name, amx, r["model"], r["width"], f"{r['params']:,}", r["mflops_per_face"], *speeds])
+    header = ["file", "AMX", "model", "width", "parameters", "MFLOPs/face", "fp32 images/s", "bf16 images/s"]
+    return table(header, rows)
+
+
 def main() -> None:
     sections = {
+        "training speed (benchmarks/train_speed.py)": train_speed_table,
         "accuracy (benchmarks/accuracy.py)": accuracy_tables,
         "detection (benchmarks/detection.py)": detection_table,
         "analysis and peers (benchmarks/analyze_speed.py)": analyze_tables,
