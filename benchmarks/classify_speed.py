@@ -16,9 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import onnxruntime
+
 from moodlens.checkpoints import WEIGHTS_DIR
 from moodlens.datasets import load_dataset
 from moodlens.export import export
+from moodlens.inference import amx_supported
 from moodlens.onnx_classifier import OnnxClassifier
 
 
@@ -59,7 +62,8 @@ def main() -> None:
                     }
                     print(row, flush=True)
                     rows.append(row)
-    result = {"machine": {"cpus": os.cpu_count()}, "results": rows}
+    machine = {"cpus": os.cpu_count(), "amx": amx_supported(), "onnxruntime": onnxruntime.__version__}
+    result = {"machine": machine, "results": rows}
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
 
