@@ -9,6 +9,11 @@ import time
 import pytest
 import torch
 
+from moodlens.checkpoints import load_model
+from moodlens.datasets import load_dataset
+from moodlens.inference import predict_probs
+from moodlens.training_data import class_index
+
 from conftest import FER_TRAIN, FER_VAL, TINY_TRAIN, run_cli
 
 TIMING = {"seconds", "images_per_s"}
@@ -137,11 +142,6 @@ def test_tune_runs_trials_and_draws_the_search(tmp_path):
 
 def agreement(run, teacher) -> float:
     """How often `run` predicts what `teacher` predicts on training-split faces of the three TINY_TRAIN classes."""
-    from moodlens.checkpoints import load_model
-    from moodlens.datasets import load_dataset
-    from moodlens.inference import predict_probs
-    from moodlens.training_data import class_index
-
     student, _, labels, _ = load_model(str(run))
     mentor, _, _, _ = load_model(str(teacher))
     faces = load_dataset(FER_TRAIN, per_class=300)
