@@ -17,6 +17,7 @@ import numpy as np
 
 from moodlens.checkpoints import load_model
 from moodlens.datasets import load_dataset
+from moodlens.distillation import load_teachers
 from moodlens.inference import predict_probs
 from moodlens.metrics import classification_metrics, confusion_matrix
 from moodlens.training_data import class_index
@@ -34,15 +35,14 @@ def main() -> None:
     parser.add_argument("--tta", choices=("flip",))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ensemble.json"))
     args = parser.parse_args()
-    loaded = [load_model(name) for name in args.models]
-    labels = loaded[0][2]
-    if any(other[2] != labels or other[1].image_size != loaded[0][1].image_size for other in loaded):
-        raise SystemExit("ensemble members must share their classes and input size")
-    cfg = loaded[0][1]
+    _, cfg, labels, _ = load_model(args.models[0])
+    try:  # the members of an ensemble are the teachers a student would be distilled from
+        members = load_teachers(args.models, labels, cfg.image_size, cfg.in_channels)
+    except ValueError as error:
+        raise SystemExit(f"ensemble members must share their classes and input: {error}") from error
     data = load_dataset(args.data, cfg.image_size, cfg.in_channels)
     y = class_index(data, labels)
-    probs = [predict_probs(model, data.images, precision="fp32", tta=args.tta) for model, *_ in loaded]
-    members = {name: scores(p, y, labels) for name, p in zip(args.models, probs, strict=True)}
+    probs = [predict_probs(model, data.images, precision="fp32", tta=args.tta) for model in members]
     agreement = {
         f"{a} | {b}": float((probs[i].argmax(1) == probs[j].argmax(1)).mean())
         for (i, a), (j, b) in itertools.combinations(enumerate(args.models), 2)
@@ -51,7 +51,7 @@ def main() -> None:
         "data": args.data,
         "faces": len(y),
         "tta": args.tta,
-        "members": members,
+        "members": {name: scores(p, y, labels) for name, p in zip(args.models, probs, strict=True)},
         "ensemble_mean": scores(np.mean(probs, axis=0), y, labels),
         "pairwise_agreement": agreement,
     }
