@@ -55,9 +55,11 @@ TINY_TRAIN = [
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """A 3-class model trained for 2 epochs on 450 real faces: enough to exercise eval and reports."""
+    """A 3-class model trained for 2 epochs on 450 real faces: enough to exercise eval and reports.
+    fp32 whatever the CPU, so that every machine trains the same model."""
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    result = run_cli("train", FER_TRAIN, "--val", FER_VAL, *TINY_TRAIN, "--epochs", "2", "--out", out)
+    options = [*TINY_TRAIN, "--epochs", "2", "--precision", "fp32"]
+    result = run_cli("train", FER_TRAIN, "--val", FER_VAL, *options, "--out", out)
     assert result.returncode == 0, result.stderr
     return out
 
