@@ -82,9 +82,15 @@ def start_server(*options: str):
     while time.time() < deadline:
         try:
             if httpx.get(f"{url}/healthz").status_code == 200:
+                process.log = log  # read with server_log(process)
                 return process, url
         except httpx.TransportError:
             time.sleep(0.2)
     process.kill()
     log.seek(0)
     raise RuntimeError(log.read().decode())
+
+
+def server_log(process) -> str:
+    process.log.seek(0)
+    return process.log.read().decode(errors="replace")

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from .datasets import DatasetError
@@ -229,17 +230,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "MOODLENS_THREADS": args.threads,
         "MOODLENS_MAX_UPLOAD_MB": args.max_upload_mb,
         "MOODLENS_MAX_PENDING": args.max_pending,
+        "MOODLENS_MAX_LIVE": args.max_live,
     }
     os.environ.update({key: str(value) for key, value in settings.items()})  # read by every worker process
     print(f"moodlens: serving on http://{args.host}:{args.port}/ (API docs at /docs)")
-    uvicorn.run(
-        "moodlens.server:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="warning",
-    )
+    with tempfile.TemporaryDirectory(prefix="moodlens-metrics-") as shared_metrics:
+        if args.workers > 1:  # the processes write their counts here and every scrape adds them up
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared_metrics
+        uvicorn.run(
+            "moodlens.server:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level="warning",
+        )
     return 0
 
 
@@ -329,7 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="analysis threads per process")
     p.add_argument("--model", default="default", help="model used when a request names none")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="larger request bodies get 413")
-    p.add_argument("--max-pending", type=int, default=16, help="requests in progress per process before 503")
+    p.add_argument(
+        "--max-pending", type=int, default=16, help="requests and live frames in progress per process before 503"
+    )
+    p.add_argument("--max-live", type=int, default=8, help="open webcam (/v1/live) connections per process")
     p.set_defaults(func=cmd_serve)
 
     p = commands.add_parser("models", help="list the registered architectures")

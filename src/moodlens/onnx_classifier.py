@@ -16,6 +16,7 @@ def session_options(threads: int | None = None, spin: bool = True) -> ort.Sessio
     `spin=False` stops the session's idle worker threads from spinning: where a detector and a
     classifier take turns, a spinning pool of one takes the cores the other needs.
     """
+    ort.disable_telemetry_events()  # for processes that imported onnxruntime before moodlens set its opt-out
     options = ort.SessionOptions()
     options.log_severity_level = 3
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
