@@ -5,7 +5,6 @@ Records are written as they are made, so memory stays flat and Ctrl-C leaves val
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from .pipeline import Analyzer
 from .results import CrowdTally, ImageResult, face_rows
 from .summaries import VideoSummary
 from .video import VIDEO_SUFFIXES, VideoError, VideoSource, VideoWriter, analyze_frames
+from .writers import CsvFaceWriter, JsonArrayWriter, output_error, write_atomic
 
 
 def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[Path]]:
@@ -34,54 +34,6 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[Path]]:
             elif is_image_file(file) or not path.is_dir():
                 images.append(file)
     return images, videos
-
-
-def open_for_writing(path: str | None, **kwargs):
-    if not path:
-        return None
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return open(path, "w", **kwargs)
-
-
-class JsonArrayWriter:
-    """A JSON array written record by record; closing (also on Ctrl-C) leaves a valid document."""
-
-    def __init__(self, path: str | None):
-        self.file = open_for_writing(path)
-        self.count = 0
-        if self.file:
-            self.file.write("[")
-
-    def write(self, record: dict) -> None:
-        if self.file:
-            self.file.write(("," if self.count else "") + "\n" + json.dumps(record))
-            self.file.flush()
-        self.count += 1
-
-    def close(self) -> None:
-        if self.file:
-            self.file.write("\n]\n")
-            self.file.close()
-
-
-class CsvFaceWriter:
-    """One row per face; the header is fixed by the model's labels."""
-
-    def __init__(self, path: str | None, labels: list[str]):
-        self.file = open_for_writing(path, newline="")
-        if self.file:
-            fields = ["path", "frame", "time", "face", "track", "x", "y", "w", "h", "score", "emotion"]
-            self.writer = csv.DictWriter(self.file, fieldnames=fields + [f"p_{label}" for label in labels])
-            self.writer.writeheader()
-
-    def write(self, result: ImageResult) -> None:
-        if self.file:
-            self.writer.writerows(face_rows([result]))
-            self.file.flush()
-
-    def close(self) -> None:
-        if self.file:
-            self.file.close()
 
 
 @dataclass
@@ -123,7 +75,7 @@ class Session:
         else:
             record["summary"] = result.summary(self.analyzer.labels)
         self.json.write(record)
-        self.csv.write(result)
+        self.csv.write(face_rows([result]))
         self.outcome.faces += len(result.faces)
         if result.frame is None:
             self.photos.add(result.faces)
@@ -141,9 +93,11 @@ class Session:
         stem = Path(result.path).stem
         names[stem] = names.get(stem, 0) + 1
         target = Path(self.options.annotate) / (f"{stem}.jpg" if names[stem] == 1 else f"{stem}-{names[stem]}.jpg")
-        target.parent.mkdir(parents=True, exist_ok=True)
         drawn = annotate(image, result.faces, blur=self.options.blur)
-        cv2.imwrite(str(target), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+        ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+        if not ok:
+            raise output_error(target, OSError("JPEG encoding failed"))
+        write_atomic(target, jpeg.tobytes())
 
     def run_video(self, source: Path | int) -> None:
         video = VideoSource(source if isinstance(source, int) else str(source), self.options.every, self.options.fps)
@@ -177,8 +131,7 @@ class Session:
         self.csv.close()
         self.outcome.crowd = self.photos.summary()
         if self.options.summary:
-            Path(self.options.summary).mkdir(parents=True, exist_ok=True)
-            (Path(self.options.summary) / "summary.json").write_text(json.dumps(vars(self.outcome), indent=2))
+            write_atomic(Path(self.options.summary) / "summary.json", json.dumps(vars(self.outcome), indent=2))
         return self.outcome
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -10,13 +9,17 @@ from torch import nn
 
 from .models import ModelConfig, create_model
 from .onnx_classifier import WEIGHTS_DIR
+from .writers import OutputError, atomic_path
 
 
 def save_atomic(obj: dict, path: Path) -> None:
-    """Write to a temporary file beside `path`, then rename: a kill never leaves half a checkpoint."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """Write to a temporary file beside `path`, then rename: a kill or a full disk never leaves half a
+    checkpoint, nor a temporary file."""
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(obj, tmp)
+    except (OSError, RuntimeError) as e:  # torch reports a failed write as a RuntimeError
+        raise OutputError(f"cannot write checkpoint {path}: {e}".splitlines()[0]) from e
 
 
 def resolve_checkpoint(name_or_path: str) -> Path:
@@ -35,10 +38,21 @@ def resolve_checkpoint(name_or_path: str) -> Path:
     return path
 
 
+def read_checkpoint(path: Path) -> dict:
+    """A checkpoint written by `moodlens train`; anything else is refused in one line."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds (unpickling, zip, runtime) for a file that is not one
+        raise ValueError(f"{path}: not a moodlens checkpoint ({str(e).splitlines()[0][:200]})") from e
+    if not isinstance(checkpoint, dict) or not {"model_config", "labels", "model"} <= set(checkpoint):
+        raise ValueError(f"{path}: not a moodlens checkpoint (no model_config, labels and model inside)")
+    return checkpoint
+
+
 def load_model(name_or_path: str) -> tuple[nn.Module, ModelConfig, list[str], Path]:
     """Load an inference-ready model, its config, its class labels and the checkpoint path."""
     path = resolve_checkpoint(name_or_path)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = read_checkpoint(path)
     cfg = ModelConfig(**checkpoint["model_config"])
     model = create_model(cfg)
     model.load_state_dict(checkpoint["model"])

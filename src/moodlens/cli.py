@@ -14,27 +14,65 @@ from .labels import UnknownLabelError, parse_classes
 from .sampling import BALANCE_MODES
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a mistake reported in one line instead of the whole usage."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def number(kind: type, low: float | None = None, high: float | None = None, low_open=False, high_open=False):
+    """An argparse type: an int or float within [low, high] (or open at either end)."""
+    low_sign, high_sign = ("more than" if low_open else "at least"), ("below" if high_open else "at most")
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
+        if low is not None and (value < low or (low_open and value == low)):
+            raise argparse.ArgumentTypeError(f"must be {low_sign} {low}, got {text}")
+        if high is not None and (value > high or (high_open and value == high)):
+            raise argparse.ArgumentTypeError(f"must be {high_sign} {high}, got {text}")
+        return value
+
+    return parse
+
+
+POSITIVE_INT = number(int, 1)
+POSITIVE = number(float, 0, low_open=True)
+NON_NEGATIVE = number(float, 0)
+THRESHOLD = number(float, 0, 1, low_open=True)  # 0 < x <= 1
+SHARE = number(float, 0, 1)  # a weight between 0 and 1
+UNIT_OPEN = number(float, 0, 1, high_open=True)  # 0 <= x < 1
+
+
 def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", nargs="?", help="training data: class folders, FER+ folder, FER-2013 CSV or legend.csv")
     p.add_argument("--val", help="validation data (any supported layout); default: a stratified split of DATA")
-    p.add_argument("--val-split", type=float, default=0.1, help="validation fraction when --val is not given")
+    p.add_argument(
+        "--val-split",
+        type=number(float, 0, 1, True, True),
+        default=0.1,
+        help="validation fraction when --val is not given",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model", default="vgg", help="architecture name (see `moodlens models`)")
-    p.add_argument("--width", type=int, help="channels of the first stage (model default if omitted)")
-    p.add_argument("--dropout", type=float, default=0.3)
-    p.add_argument("--image-size", type=int, default=48)
+    p.add_argument("--width", type=POSITIVE_INT, help="channels of the first stage (model default if omitted)")
+    p.add_argument("--dropout", type=UNIT_OPEN, default=0.3)
+    p.add_argument("--image-size", type=number(int, 16), default=48)
     p.add_argument("--channels", type=int, choices=(1, 3), default=1)
     p.add_argument("--classes", help="train on a subset, e.g. angry,neutral,sad")
-    p.add_argument("--per-class", type=int, help="use at most N images per class (quick experiments)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--per-class", type=POSITIVE_INT, help="use at most N images per class (quick experiments)")
+    p.add_argument("--epochs", type=POSITIVE_INT, default=30)
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=128)
     p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
-    p.add_argument("--lr", type=float, help="peak learning rate (default 0.1 for SGD, 2e-3 for AdamW)")
-    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--lr", type=POSITIVE, help="peak learning rate (default 0.1 for SGD, 2e-3 for AdamW)")
+    p.add_argument("--weight-decay", type=NON_NEGATIVE, default=5e-4)
     p.add_argument("--schedule", choices=("onecycle", "cosine", "plateau", "none"), default="onecycle")
-    p.add_argument("--label-smoothing", type=float, default=0.1)
-    p.add_argument("--mixup", type=float, default=0.0, help="mixup alpha; 0 turns mixup off")
-    p.add_argument("--augment", type=float, default=1.0, help="augmentation strength; 0 turns it off")
+    p.add_argument("--label-smoothing", type=UNIT_OPEN, default=0.1)
+    p.add_argument("--mixup", type=NON_NEGATIVE, default=0.0, help="mixup alpha; 0 turns mixup off")
+    p.add_argument("--augment", type=NON_NEGATIVE, default=1.0, help="augmentation strength; 0 turns it off")
     p.add_argument("--votes", action="store_true", help="train on FER+ vote distributions (soft targets)")
     p.add_argument(
         "--votes-from",
@@ -43,7 +81,7 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--votes-weight",
-        type=float,
+        type=SHARE,
         default=1.0,
         help="share of the votes in each target with --votes or --votes-from; the rest is the face's label",
     )
@@ -55,7 +93,7 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
         help="distil a trained model (run directory, .pt or shipped name) into this one; repeat for an ensemble",
     )
     p.add_argument(
-        "--teacher-weight", type=float, default=0.5, help="share of the teachers' mean prediction in each target"
+        "--teacher-weight", type=SHARE, default=0.5, help="share of the teachers' mean prediction in each target"
     )
     p.add_argument("--balance", choices=BALANCE_MODES, default="none")
     p.add_argument(
@@ -64,7 +102,9 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
         action="store_false",
         help="keep duplicates, conflicting labels, blank faces and validation leaks",
     )
-    p.add_argument("--patience", type=int, default=0, help="early stopping after N epochs without improvement")
+    p.add_argument(
+        "--patience", type=number(int, 0), default=0, help="early stopping after N epochs without improvement"
+    )
     p.add_argument("--select", choices=("accuracy", "macro_f1", "balanced_accuracy"), default="accuracy")
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
     p.add_argument("--tta", choices=("flip",), help="test-time augmentation during validation")
@@ -211,10 +251,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     else:
         outcome = run_analysis(Analyzer(**analyzer_options), args.inputs, args.webcam, options)
     crowd = outcome.crowd
-    print(f"{outcome.images} images, {outcome.frames} video frames, {outcome.faces} faces")
+    line = f"{outcome.images} images with {crowd['faces']} faces"
+    if outcome.frames:
+        line += f"; {outcome.frames} video frames with {outcome.faces - crowd['faces']} face detections"
+    print(line)
     if crowd["faces"]:
         counts = ", ".join(f"{k} {v}" for k, v in crowd["counts"].items() if v)
-        print(f"photos: {counts}; dominant {crowd['dominant']}, positive share {crowd['positive_share']:.0%}")
+        print(
+            f"faces in the images: {counts}; dominant {crowd['dominant']}, positive share {crowd['positive_share']:.0%}"
+        )
     for name, video in outcome.videos.items():
         print(f"{name}: {video['people']} people tracked")
     for error in outcome.errors:
@@ -258,9 +303,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="moodlens", description="Facial emotion recognition: train, evaluate, analyse."
-    )
+    parser = Parser(prog="moodlens", description="Facial emotion recognition: train, evaluate, analyse.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("train", help="train an emotion CNN")
@@ -271,10 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("eval", help="evaluate a model on a labelled data set")
     p.add_argument("data")
-    p.add_argument("--model", required=True, help="run directory, .pt file or shipped model name")
+    p.add_argument("--model", default="default", help="run directory, .pt or .onnx file, or shipped model name")
     p.add_argument("--out", required=True, help="directory for metrics.json, pictures and report.html")
     p.add_argument("--tta", choices=("flip",))
-    p.add_argument("--per-class", type=int)
+    p.add_argument("--per-class", type=POSITIVE_INT)
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="fp32")
     p.add_argument(
         "--detect",
@@ -287,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("tune", help="search hyper-parameters with Optuna")
     add_training_options(p)
-    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--trials", type=POSITIVE_INT, default=20)
     p.add_argument("--out", default="runs/tune", help="study directory (resumable)")
     p.set_defaults(func=cmd_tune)
 
@@ -301,22 +344,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("analyze", help="find every face in photos, folders, videos or a webcam and its emotion")
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders (recursive) or video files")
-    p.add_argument("--webcam", type=int, metavar="N", help="analyse camera N live (Ctrl-C stops)")
+    p.add_argument("--webcam", type=number(int, 0), metavar="N", help="analyse camera N live (Ctrl-C stops)")
     p.add_argument("--model", default="default", help="shipped model name or .onnx file")
     p.add_argument("--detector", default="centerface", help="face detector: centerface or haar")
-    p.add_argument("--threshold", type=float, default=0.5, help="detector confidence threshold")
+    p.add_argument("--threshold", type=THRESHOLD, default=0.5, help="detector confidence threshold")
     p.add_argument(
-        "--detect-size", type=int, default=320, help="longer side (px) the detector sees; raise for small faces"
+        "--detect-size",
+        type=number(int, 32),
+        default=320,
+        help="longer side (px) the detector sees; raise for small faces",
     )
-    p.add_argument("--max-faces", type=int, help="keep at most N faces per image, most confident first")
+    p.add_argument("--max-faces", type=POSITIVE_INT, help="keep at most N faces per image, most confident first")
     p.add_argument("--json", help="write one record per image or frame to this JSON file")
     p.add_argument("--csv", help="write one row per face to this CSV file")
     p.add_argument("--annotate", metavar="DIR", help="write images (and videos) with faces drawn here")
     p.add_argument("--summary", metavar="DIR", help="write summary.json and video timelines and people here")
     p.add_argument("--blur", action="store_true", help="blur the faces in what --annotate writes")
-    p.add_argument("--every", type=int, default=1, help="analyse every N-th video frame")
-    p.add_argument("--fps", type=float, help="analyse F video frames a second (overrides --every)")
-    p.add_argument("--batch-size", type=int, default=16, help="images or frames classified per ONNX call")
+    p.add_argument("--every", type=POSITIVE_INT, default=1, help="analyse every N-th video frame")
+    p.add_argument("--fps", type=POSITIVE, help="analyse F video frames a second (overrides --every)")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=16, help="images or frames classified per ONNX call")
     p.add_argument(
         "--ray",
         nargs="?",
@@ -324,20 +370,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="run on Ray: a local instance, or a cluster at ray://HOST:PORT or auto",
     )
-    p.add_argument("--workers", type=int, default=2, help="Ray actors, each with its own models")
+    p.add_argument("--workers", type=POSITIVE_INT, default=2, help="Ray actors, each with its own models")
     p.set_defaults(func=cmd_analyze)
 
     p = commands.add_parser("serve", help="the web page and REST API")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1, help="server processes (each loads its own models)")
-    p.add_argument("--threads", type=int, default=2, help="analysis threads per process")
+    p.add_argument("--port", type=number(int, 0, 65535), default=8000)
+    p.add_argument("--workers", type=POSITIVE_INT, default=1, help="server processes (each loads its own models)")
+    p.add_argument("--threads", type=POSITIVE_INT, default=2, help="analysis threads per process")
     p.add_argument("--model", default="default", help="model used when a request names none")
-    p.add_argument("--max-upload-mb", type=float, default=20.0, help="larger request bodies get 413")
+    p.add_argument("--max-upload-mb", type=POSITIVE, default=20.0, help="larger request bodies get 413")
     p.add_argument(
-        "--max-pending", type=int, default=16, help="requests and live frames in progress per process before 503"
+        "--max-pending",
+        type=POSITIVE_INT,
+        default=16,
+        help="requests and live frames in progress per process before 503",
     )
-    p.add_argument("--max-live", type=int, default=8, help="open webcam (/v1/live) connections per process")
+    p.add_argument("--max-live", type=POSITIVE_INT, default=8, help="open webcam (/v1/live) connections per process")
     p.set_defaults(func=cmd_serve)
 
     p = commands.add_parser("models", help="list the registered architectures")
@@ -354,6 +403,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"moodlens: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, an unwritable path: what was written before stays valid
+        if os.environ.get("MOODLENS_DEBUG"):
+            raise
+        message = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
+        print(f"moodlens: error: {message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("moodlens: interrupted", file=sys.stderr)
         return 130

@@ -47,6 +47,7 @@ def write_fp32(model: torch.nn.Module, cfg, labels: list[str], path: Path) -> No
             output_names=["logits"],
             dynamic_shapes=({0: torch.export.Dim("batch")},),
             dynamo=True,
+            external_data=False,  # the weights inside the .onnx file, with no .onnx.data beside it
             verbose=False,
         )
     proto = onnx.load(str(path))

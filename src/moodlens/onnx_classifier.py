@@ -30,8 +30,13 @@ class OnnxClassifier:
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None, spin: bool = True):
         options = session_options(threads, spin)
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # ONNX Runtime's own exception types, one per kind of broken file
+            raise ValueError(f"{path}: not an ONNX model ({str(e).splitlines()[0][:200]})") from e
         meta = self.session.get_modelmeta().custom_metadata_map
+        if not {"labels", "image_size", "channels"} <= set(meta):
+            raise ValueError(f"{path}: an ONNX model, but not one written by `moodlens export` (no labels in it)")
         self.labels: list[str] = json.loads(meta["labels"])
         self.image_size = int(meta["image_size"])
         self.channels = int(meta["channels"])

@@ -67,6 +67,12 @@ class VideoSummary:
         }
 
 
+def smoothed(values: list[float], window: int) -> np.ndarray:
+    """Moving average over `window` samples; at the ends, over the samples there are (no zero padding)."""
+    kernel = np.ones(max(1, min(window, len(values))))
+    return np.convolve(values, kernel, mode="same") / np.convolve(np.ones(len(values)), kernel, mode="same")
+
+
 def plot_timeline(rows: list[dict], labels: list[str], path: Path, window: int = 5) -> None:
     """Each emotion's share of the faces over time, smoothed over `window` analysed frames."""
     import matplotlib
@@ -78,9 +84,8 @@ def plot_timeline(rows: list[dict], labels: list[str], path: Path, window: int =
 
     fig, ax = plt.subplots(figsize=(9, 3.5))
     times = [r["time"] for r in rows]
-    kernel = np.ones(min(window, max(1, len(rows)))) / min(window, max(1, len(rows)))
     for label in labels:
-        shares = np.convolve([r[label] for r in rows], kernel, mode="same") if rows else []
+        shares = smoothed([r[label] for r in rows], window) if rows else []
         ax.plot(times, shares, label=label, color=np.array(COLORS.get(label, (0, 0, 0))) / 255)
     ax.set(xlabel="time (s)", ylabel="share of faces", ylim=(0, 1), title="mood over time")
     ax.legend(loc="upper left", bbox_to_anchor=(1, 1), fontsize=8)

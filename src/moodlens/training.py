@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from .checkpoints import save_atomic
+from .checkpoints import read_checkpoint, save_atomic
 from .cleaning import quality_summary
 from .distillation import distilled_targets, load_teachers
 from .inference import autocast, predict_probs, resolve_precision
@@ -27,6 +28,7 @@ from .models import ModelConfig, count_parameters, create_model
 from .sampling import class_weights, oversampled_order
 from .training_data import TrainingData, prepare_training_data
 from .transforms import AugmentConfig, augment, to_tensor
+from .writers import output_error, write_atomic
 
 
 @dataclass
@@ -77,10 +79,6 @@ class TrainConfig:
 
     def resolved_lr(self) -> float:
         return self.lr if self.lr is not None else (0.1 if self.optimizer == "sgd" else 2e-3)
-
-
-class StopTraining(Exception):
-    """Raised by an epoch callback (e.g. a pruned tuning trial) to end a run early."""
 
 
 def _distributed() -> tuple[int, int]:
@@ -260,7 +258,7 @@ def checkpoint_payload(cfg: TrainConfig, model_cfg: ModelConfig, td: TrainingDat
 
 
 def load_state(path: Path, state: RunState) -> None:
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = read_checkpoint(path)
     model = unwrap(state.model)
     model.load_state_dict(checkpoint["model"])
     state.optimizer.load_state_dict(checkpoint["optimizer"])
@@ -271,8 +269,14 @@ def load_state(path: Path, state: RunState) -> None:
 
 
 def _log(path: Path, record: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
+    """Append one line; a failed write is cut back, so the log never ends in half a line."""
+    size = path.stat().st_size if path.exists() else 0
+    try:
+        with open(path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+    except OSError as e:
+        os.truncate(path, size)
+        raise output_error(path, e) from e
 
 
 def _truncate_log(path: Path, epochs: int) -> None:
@@ -283,7 +287,19 @@ def _truncate_log(path: Path, epochs: int) -> None:
 
 
 def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[int, dict], None] | None = None) -> dict:
-    """Train per `cfg` into cfg.out; return the best validation record. Resumes from last.pt."""
+    """Train per `cfg` into cfg.out; return the best validation record. Resumes from last.pt.
+    A new run that fails before its first checkpoint leaves no run directory behind."""
+    out = Path(cfg.out)
+    fresh = not out.exists()
+    try:
+        return run_training(cfg, resume, on_epoch)
+    except BaseException:
+        if fresh and not (out / "last.pt").exists():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def run_training(cfg: TrainConfig, resume: bool, on_epoch: Callable[[int, dict], None] | None) -> dict:
     rank, world = _distributed()
     out = Path(cfg.out)
     if (out / "last.pt").exists() and not resume:
@@ -327,8 +343,8 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[int, dict]
             "parameters": count_parameters(model),
             "torch": torch.__version__,
         }
-        (out / "config.json").write_text(json.dumps(resolved, indent=2))
-        (out / "data_report.json").write_text(json.dumps(td.report, indent=2))
+        write_atomic(out / "config.json", json.dumps(resolved, indent=2))
+        write_atomic(out / "data_report.json", json.dumps(td.report, indent=2))
         print(f"train {dict(td.report['train_counts'])}; val {dict(td.report['val_counts'])}")
         print(f"data quality: {quality_summary(td.report['quality'])}")
         for warning in td.report["quality"]["warnings"]:

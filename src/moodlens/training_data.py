@@ -103,8 +103,14 @@ def prepare_training_data(
         raise DatasetError(f"{data}: training needs at least two classes, found {labels}")
     train = _keep_known(train, labels, "train", report)
     held_out = _keep_known(held_out, labels, "val", report)
+    before_cleaning = len(train)
     train, quality = inspect(train, held_out, remove=clean)
     report["quality"] = quality.to_dict()
+    if len(train) == 0:
+        raise DatasetError(
+            f"{data}: cleaning removed all {before_cleaning} training faces (duplicates, blanks or copies of "
+            "validation faces): train on other data, or pass --no-clean to keep them"
+        )
     report["skipped"] = [list(pair) for pair in train.skipped + held_out.skipped]
     report["ferplus_dropped"] = {**train.dropped} if train.kind == "ferplus" else {}
     if balance == "synthesize":

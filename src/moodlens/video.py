@@ -5,13 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 
+import av
 import cv2
 import numpy as np
 
 from .pipeline import Analyzer
 from .results import ImageResult
 from .tracking import IouTracker
+from .writers import output_error
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 
@@ -87,18 +90,27 @@ def analyze_frames(
 
 
 class VideoWriter:
-    """Annotated frames to an .mp4 file at the analysed frame rate, opened at the first frame."""
+    """Annotated frames to an H.264 .mp4 (yuv420p, moov atom first) that browsers play, opened at the first frame."""
 
     def __init__(self, path: str, fps: float):
         self.path, self.fps = path, fps
-        self.writer: cv2.VideoWriter | None = None
+        self.container = self.stream = None
 
     def write(self, rgb: np.ndarray) -> None:
-        if self.writer is None:
-            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
-            self.writer = cv2.VideoWriter(self.path, fourcc, self.fps, (rgb.shape[1], rgb.shape[0]))
-        self.writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        rgb = rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2]  # 4:2:0 chroma needs even sides
+        try:
+            if self.container is None:
+                self.container = av.open(self.path, "w", options={"movflags": "+faststart"})
+                self.stream = self.container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
+                self.stream.width, self.stream.height, self.stream.pix_fmt = rgb.shape[1], rgb.shape[0], "yuv420p"
+                self.stream.options = {"preset": "veryfast", "crf": "23"}
+            self.container.mux(self.stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), "rgb24")))
+        except OSError as e:
+            raise output_error(self.path, e) from e
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.release()
+        if self.container is not None:
+            try:
+                self.container.mux(self.stream.encode())  # what the encoder still holds
+            finally:
+                self.container.close()

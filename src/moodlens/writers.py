@@ -1,0 +1,122 @@
+"""Writing results so that a full disk, an unwritable path or a kill never leaves a broken file.
+
+Records are written as they are made and every file is valid after every record: a failed write is
+cut back to the last complete record and reported as an `OutputError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class OutputError(OSError):
+    """A result could not be written; what was written before stays valid."""
+
+
+def output_error(path: str | os.PathLike, error: OSError) -> OutputError:
+    where = f" ({error.filename})" if error.filename and str(error.filename) != str(path) else ""
+    return OutputError(f"cannot write {path}: {error.strerror or error}{where}")
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary name beside `path` (same suffix) to write to; renamed onto `path` when the block
+    succeeds, removed when it fails, so that `path` is always either the old file or the whole new one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    except OSError as e:
+        raise output_error(path, e) from e
+
+
+class RecordFile:
+    """A file grown record by record, each ending with `tail`; the next record overwrites the tail. A write
+    that fails (disk full, file too large) is cut back to the last complete record, tail included."""
+
+    def __init__(self, path: str | os.PathLike, head: bytes, tail: bytes):
+        self.path, self.tail = Path(path), tail
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except OSError as e:
+            raise output_error(path, e) from e
+        self.end = 0  # the file is valid up to here
+        self.put(head + tail)
+
+    def put(self, record: bytes) -> None:
+        start = self.end - len(self.tail) if self.end else 0
+        data = record + (self.tail if self.end else b"")
+        try:
+            written = 0
+            while written < len(data):
+                written += os.pwrite(self.fd, data[written:], start + written)
+        except OSError as e:
+            os.ftruncate(self.fd, start)
+            if self.end:
+                os.pwrite(self.fd, self.tail, start)  # fits: it was there a moment ago
+            raise output_error(self.path, e) from e
+        self.end = start + len(data)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class JsonArrayWriter:
+    """A JSON array written record by record; the file is a valid document after every record."""
+
+    def __init__(self, path: str | None):
+        self.file = RecordFile(path, b"[", b"\n]\n") if path else None
+        self.count = 0
+
+    def write(self, record: dict) -> None:
+        if self.file:
+            self.file.put(("," if self.count else "").encode() + b"\n" + json.dumps(record).encode())
+        self.count += 1
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+
+
+class CsvFaceWriter:
+    """One row per face; the header is fixed by the model's labels."""
+
+    def __init__(self, path: str | None, labels: list[str]):
+        self.fields = ["path", "frame", "time", "face", "track", "x", "y", "w", "h", "score", "emotion"]
+        self.fields += [f"p_{label}" for label in labels]
+        self.file = RecordFile(path, self.encode(None), b"") if path else None
+
+    def encode(self, rows: list[dict] | None) -> bytes:
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=self.fields)
+        if rows is None:
+            writer.writeheader()
+        else:
+            writer.writerows(rows)
+        return text.getvalue().encode()
+
+    def write(self, rows: list[dict]) -> None:
+        if self.file and rows:
+            self.file.put(self.encode(rows))
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
