@@ -6,7 +6,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 import torch
 
@@ -94,3 +96,17 @@ def start_server(*options: str):
 def server_log(process) -> str:
     process.log.seek(0)
     return process.log.read().decode(errors="replace")
+
+
+def make_pan_video(path, source=SHARED / "faces" / "deepface" / "selfie-many-people.jpg", frames=40, fps=10.0):
+    """A real group photo panning 2 px a frame across a grey canvas, all of it always in view."""
+    image = cv2.cvtColor(cv2.imread(str(source)), cv2.COLOR_BGR2RGB)
+    height, width = image.shape[:2]
+    size = (width + 2 * frames + 40, height + 40)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for i in range(frames):
+        canvas = np.full((size[1], size[0], 3), 110, np.uint8)
+        canvas[20 : 20 + height, 20 + 2 * i : 20 + 2 * i + width] = image
+        writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path

@@ -1,4 +1,5 @@
 import csv
+import io
 import json
 import os
 import signal
@@ -16,9 +17,10 @@ from moodlens.box_eval import matched_boxes, read_imglab
 from moodlens.detection import load_detector
 from moodlens.imaging import ImageError, read_image
 from moodlens.results import to_dataframe
+from moodlens.summaries import smoothed
 from moodlens.tracking import IouTracker
 
-from conftest import MUXSPACE, SHARED, run_cli
+from conftest import MUXSPACE, SHARED, make_pan_video, run_cli
 
 FACES = SHARED / "faces"
 SELFIE = FACES / "deepface" / "selfie-many-people.jpg"
@@ -27,20 +29,6 @@ SELFIE = FACES / "deepface" / "selfie-many-people.jpg"
 @pytest.fixture(scope="module")
 def analyzer():
     return Analyzer(threads=1)
-
-
-def make_pan_video(path, source=SELFIE, frames=40, fps=10.0):
-    """A real group photo panning 2 px a frame across a grey canvas, all of it always in view."""
-    image = read_image(source)
-    height, width = image.shape[:2]
-    size = (width + 2 * frames + 40, height + 40)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-    for i in range(frames):
-        canvas = np.full((size[1], size[0], 3), 110, np.uint8)
-        canvas[20 : 20 + height, 20 + 2 * i : 20 + 2 * i + width] = image
-        writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return path
 
 
 def test_centerface_finds_the_hand_boxed_faces():
@@ -187,6 +175,7 @@ def test_video_records_tracks_timeline_and_people(tmp_path):
     assert (out / "sum" / "pan.timeline.png").stat().st_size > 10_000
     capture = cv2.VideoCapture(str(out / "drawn" / "pan.mp4"))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 20
+    assert int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") in (b"h264", b"avc1")  # H.264: browsers play it
 
 
 def test_ctrl_c_leaves_valid_json(tmp_path):
@@ -232,3 +221,23 @@ def test_ray_run_writes_the_same_records_as_a_local_run(tmp_path):
     ray_records = json.loads((tmp_path / "ray.json").read_text())
     assert len(ray_records) == 4 + 10
     assert ray_records == local_records
+
+
+def test_16_bit_greyscale_photos_are_scaled_not_clipped(analyzer):
+    grey = cv2.cvtColor(read_image(SELFIE), cv2.COLOR_RGB2GRAY)
+    sixteen = io.BytesIO()
+    Image.fromarray(grey.astype(np.uint16) * 257).save(sixteen, "PNG")
+    decoded = read_image(sixteen.getvalue())
+    assert np.abs(decoded[..., 0].astype(int) - grey).max() <= 1
+    assert len(analyzer.analyze(sixteen.getvalue()).faces) == len(analyzer.analyze(grey).faces) >= 6
+
+
+def test_no_onnx_runtime_telemetry_is_kept_on_disk(tmp_path):
+    result = run_cli("analyze", SELFIE, env={"HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / ".cache" / "Microsoft").exists()
+
+
+def test_timeline_is_smoothed_without_falling_at_its_ends():
+    assert np.allclose(smoothed([0.5] * 12, 5), 0.5)
+    assert np.allclose(smoothed([0.0, 0.0, 0.0, 1.0, 1.0, 1.0], 3), [0, 0, 1 / 3, 2 / 3, 1, 1])

@@ -16,6 +16,7 @@ def test_export_agrees_with_pytorch_and_keeps_int8_only_if_accurate(tiny_run, tm
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["max_abs_prob_diff_torch_vs_onnx"] < 1e-4
     assert report["faces"] == 895 + 415 + 607
+    assert not out.with_name(out.name + ".data").exists()  # the weights are inside the .onnx file
     if report["int8_kept"]:
         assert report["fp32_accuracy"] - report["int8_accuracy"] <= 0.005
         assert onnx.load(report["int8"]).metadata_props

@@ -9,9 +9,10 @@ from playwright.sync_api import sync_playwright
 
 from moodlens.imaging import read_image
 
-from conftest import MUXSPACE, SHARED, start_server
+from conftest import MUXSPACE, SHARED, make_pan_video, run_cli, start_server
 
 SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
+CROWD = SHARED / "faces" / "dlib" / "bald_guys.jpg"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -114,4 +115,106 @@ def test_webcam_gets_live_results(server, browser):
     assert painted_pixels(page, "#overlay") > 500
     assert painted_pixels(page, "#mood-chart") > 500
     page.click("#webcam-stop")
+    page.close()
+
+
+def test_a_crowd_at_phone_width_has_numbered_faces_and_labels_that_never_overlap(server, browser):
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    page.goto(server)
+    page.set_input_files("#file", str(CROWD))
+    page.wait_for_selector("body[data-faces]", timeout=30_000)
+    faces = int(page.get_attribute("body", "data-faces"))
+    assert faces >= 20
+    layout = page.evaluate("() => state.layout")
+    width, height = page.eval_on_selector("#photo", "c => [c.width, c.height]")
+    assert layout["font"] * layout["scale"] == pytest.approx(12)  # 12 screen pixels, legible at any photo size
+    assert [b["text"] for b in layout["badges"]] == [str(i + 1) for i in range(faces)]
+    numbers = page.eval_on_selector_all("#faces li.face", "items => items.map(i => i.dataset.number)")
+    assert numbers == [str(i + 1) for i in range(faces)]  # the list's numbers are the ones on the picture
+    labels = [label for label in layout["labels"] if label]
+    assert labels, "no face got a label"
+    boxes = [dict(zip("xywh", face["box"], strict=True)) for face in page.evaluate("() => state.result.faces")]
+    for i, label in enumerate(layout["labels"]):
+        if label is None:
+            continue
+        assert label["x"] >= 0 and label["y"] >= 0
+        assert label["x"] + label["w"] <= width and label["y"] + label["h"] <= height
+        others = [r for r in labels + layout["badges"] if r is not label] + boxes[:i] + boxes[i + 1 :]
+        assert not any(overlap(label, other) for other in others), label
+
+    unlabelled = next(i for i, label in enumerate(layout["labels"]) if label is None)
+    box = page.evaluate(f"() => state.result.faces[{unlabelled}].box")
+    shown = page.eval_on_selector("#photo", "c => { const r = c.getBoundingClientRect(); return [r.x, r.y, r.width]; }")
+    ratio = shown[2] / width
+    page.mouse.click(shown[0] + (box[0] + box[2] / 2) * ratio, shown[1] + (box[1] + box[3] / 2) * ratio)
+    assert page.evaluate("() => state.selected") == unlabelled
+    assert page.evaluate(f"() => state.layout.labels[{unlabelled}] !== null")  # a tapped face shows its label
+    assert page.get_attribute("#faces li.selected", "data-number") == str(unlabelled + 1)
+    page.close()
+
+
+def overlap(a: dict, b: dict) -> bool:
+    return (
+        a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+    )
+
+
+def test_webcam_goes_on_after_error_frames(server, browser):
+    page = browser.new_page()
+    replies = 0
+
+    def replace_the_first_replies_with_errors(route):
+        upstream = route.connect_to_server()
+        route.on_message(upstream.send)
+
+        def reply(message):
+            nonlocal replies
+            replies += 1
+            route.send('{"error": "busy", "detail": "at capacity"}' if replies <= 2 else message)
+
+        upstream.on_message(reply)
+
+    page.route_web_socket("**/v1/live*", replace_the_first_replies_with_errors)
+    page.goto(server)
+    page.click("#mode-webcam")
+    page.click("#webcam-start")
+    page.wait_for_function("() => Number(document.body.dataset.liveFrames || 0) >= 3", timeout=60_000)
+    assert page.get_attribute("body", "data-live-errors") == "2"
+    page.click("#webcam-stop")
+    page.close()
+
+
+def test_api_docs_load_with_no_network(server, browser):
+    page = browser.new_page()
+    outside = []
+
+    def local_only(route):
+        if route.request.url.startswith(server):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", local_only)
+    page.goto(f"{server}/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+    assert "/v1/analyze" in page.text_content(".swagger-ui")
+    page.goto(f"{server}/redoc")
+    page.wait_for_selector("text=Every face in one photo", timeout=30_000)
+    assert outside in ([], ["https://cdn.redoc.ly/redoc/logo-mini.svg"])  # Redoc's footer logo, decoration only
+    page.close()
+
+
+def test_annotated_videos_play_in_the_browser(tmp_path, browser):
+    out = tmp_path / "drawn"
+    assert run_cli("analyze", make_pan_video(tmp_path / "pan.mp4", frames=20), "--annotate", out).returncode == 0
+    (out / "play.html").write_text('<video id="v" src="pan.mp4" muted></video>')
+    page = browser.new_page()
+    page.goto((out / "play.html").as_uri())
+    played = page.evaluate(
+        """async () => { const v = document.getElementById("v"); await v.play();
+           await new Promise(done => setTimeout(done, 1000));
+           return { width: v.videoWidth, time: v.currentTime, error: v.error && v.error.code }; }"""
+    )
+    assert played["error"] is None and played["width"] > 0 and played["time"] > 0.3, played
     page.close()

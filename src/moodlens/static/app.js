@@ -6,7 +6,10 @@ const COLORS = {
   sad: "#268bd2", surprise: "#d33682", neutral: "#a0a0a0", contempt: "#cb4b16",
 };
 const $ = (id) => document.getElementById(id);
-const state = { bitmap: null, result: null, socket: null, stream: null, history: [], frames: [], waiting: false };
+const state = {
+  bitmap: null, result: null, selected: -1, layout: null,
+  socket: null, stream: null, history: [], frames: [], waiting: false,
+};
 
 function query(extra = {}) {
   const params = new URLSearchParams({ model: $("model").value || "default", ...extra });
@@ -25,11 +28,43 @@ async function loadModels() {
 
 // --- drawing -------------------------------------------------------------------------------
 
-function drawFaces(ctx, faces, scale, blur, source) {
-  const lineWidth = Math.max(2, Math.round(2 / scale));
-  for (const face of faces) {
-    const [x, y, w, h] = face.box;
-    if (blur && source) {
+const overlaps = (a, b) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+const inside = (r, width, height) => r.x >= 0 && r.y >= 0 && r.x + r.w <= width && r.y + r.h <= height;
+
+// Where each face's number badge and text label go, in canvas pixels. Badges sit inside the top-left
+// corner of their box; a label goes above (or below) its box only where it covers no other label, badge
+// or face and stays inside the picture, bigger faces first and the selected face before all. `scale` is screen
+// pixels per canvas pixel, so text is the same size on the screen whatever the photo's size.
+function layoutFaces(ctx, faces, scale, width, height, selected) {
+  const font = 12 / scale;
+  ctx.font = `${font}px sans-serif`;
+  const badges = faces.map((face, i) => {
+    const text = String(i + 1);
+    return { x: face.box[0], y: face.box[1], w: ctx.measureText(text).width + 6 / scale, h: font + 4 / scale, text };
+  });
+  const boxes = faces.map(({ box: [x, y, w, h] }) => ({ x, y, w, h }));
+  const placed = [...badges, ...boxes];  // a label covers no other label, number or face
+  const order = faces.map((_, i) => i).sort((a, b) =>
+    (b === selected) - (a === selected) || faces[b].box[2] * faces[b].box[3] - faces[a].box[2] * faces[a].box[3]);
+  const labels = new Array(faces.length).fill(null);
+  for (const i of order) {
+    const [x, y, w, h] = faces[i].box;
+    const text = `${faces[i].emotion} ${Math.round(faces[i].scores[faces[i].emotion] * 100)}%`;
+    const size = { w: ctx.measureText(text).width + 6 / scale, h: font + 4 / scale };
+    const spots = [{ x, y: y - size.h }, { x, y: y + h }, { x: x + w - size.w, y: y - size.h }];
+    const fitting = spots.map((s) => ({ ...s, ...size, text })).filter((r) => inside(r, width, height));
+    const own = [badges[i], boxes[i]];
+    const free = fitting.find((r) => !placed.some((other) => !own.includes(other) && overlaps(r, other)));
+    const spot = free || (i === selected ? fitting[0] : null);  // the selected face is labelled, drawn on top
+    if (spot) { labels[i] = spot; placed.push(spot); }
+  }
+  return { font, scale, badges, labels };
+}
+
+function drawFaces(ctx, faces, scale, blur, source, selected = -1) {
+  const { width, height } = ctx.canvas;
+  if (blur && source) {
+    for (const [x, y, w, h] of faces.map((f) => f.box)) {
       ctx.save();
       ctx.beginPath();
       ctx.rect(x, y, w, h);
@@ -38,21 +73,23 @@ function drawFaces(ctx, faces, scale, blur, source) {
       ctx.drawImage(source, 0, 0);
       ctx.restore();
     }
+  }
+  const layout = layoutFaces(ctx, faces, scale, width, height, selected);
+  const order = faces.map((_, i) => i).filter((i) => i !== selected).concat(selected >= 0 ? [selected] : []);
+  order.forEach((i) => {
+    const face = faces[i];
     const color = COLORS[face.emotion] || "#fff";
     ctx.strokeStyle = color;
-    ctx.lineWidth = lineWidth;
-    ctx.strokeRect(x, y, w, h);
-    const text = `${face.emotion} ${Math.round(face.scores[face.emotion] * 100)}%`;
-    const fontSize = Math.round(12 / scale);  // 12 screen pixels whatever the photo's size
-    ctx.font = `${fontSize}px sans-serif`;
-    const textHeight = fontSize + 4;
-    const width = ctx.measureText(text).width + 6;
-    const top = Math.max(0, y - textHeight);
-    ctx.fillStyle = color;
-    ctx.fillRect(x, top, width, textHeight);
-    ctx.fillStyle = "#000";
-    ctx.fillText(text, x + 3, top + textHeight - 5);
-  }
+    ctx.lineWidth = (i === selected ? 4 : 2) / scale;
+    ctx.strokeRect(...face.box);
+    for (const r of [layout.badges[i], layout.labels[i]].filter(Boolean)) {
+      ctx.fillStyle = color;
+      ctx.fillRect(r.x, r.y, r.w, r.h);
+      ctx.fillStyle = "#000";
+      ctx.fillText(r.text, r.x + 3 / scale, r.y + r.h - 4 / scale);
+    }
+  });
+  return layout;
 }
 
 function drawBarChart(canvas, counts) {
@@ -76,10 +113,11 @@ function drawBarChart(canvas, counts) {
 function faceList(faces) {
   const list = $("faces");
   list.replaceChildren();
-  for (const face of faces) {
+  faces.forEach((face, i) => {
     const item = document.createElement("li");
     item.className = "face";
     item.dataset.emotion = face.emotion;
+    item.dataset.number = String(i + 1);  // the number drawn on the face in the picture
     const title = document.createElement("strong");
     title.textContent = `${face.emotion} (${Math.round(face.scores[face.emotion] * 100)}%)`;
     item.append(title);
@@ -93,8 +131,28 @@ function faceList(faces) {
       bar.children[2].textContent = `${Math.round(p * 100)}%`;
       item.append(bar);
     }
+    item.addEventListener("mouseenter", () => selectFace(i, false));
+    item.addEventListener("click", () => selectFace(i, false));
     list.append(item);
-  }
+  });
+}
+
+// A face picked on the picture (tap or click) or in the list: outlined, labelled, and its entry shown.
+function selectFace(index, scroll) {
+  state.selected = index;
+  renderPhoto();
+  document.querySelectorAll("#faces li.face").forEach((item, i) => item.classList.toggle("selected", i === index));
+  const item = document.querySelectorAll("#faces li.face")[index];
+  if (scroll && item) item.scrollIntoView({ block: "nearest", behavior: "smooth" });
+}
+
+function faceAt(event) {
+  const canvas = $("photo");
+  const rect = canvas.getBoundingClientRect();
+  const x = (event.clientX - rect.left) * canvas.width / rect.width;
+  const y = (event.clientY - rect.top) * canvas.height / rect.height;
+  return (state.result?.faces || []).findIndex(({ box: [bx, by, bw, bh] }) =>
+    x >= bx && x <= bx + bw && y >= by && y <= by + bh);
 }
 
 function renderPhoto() {
@@ -106,7 +164,7 @@ function renderPhoto() {
   const ctx = canvas.getContext("2d");
   ctx.drawImage(bitmap, 0, 0);
   const scale = canvas.clientWidth ? canvas.clientWidth / canvas.width : 1;
-  drawFaces(ctx, result.faces, scale, $("blur").checked, bitmap);
+  state.layout = drawFaces(ctx, result.faces, scale, $("blur").checked, bitmap, state.selected);
 }
 
 // --- photo mode ----------------------------------------------------------------------------
@@ -124,6 +182,7 @@ async function analyzePhoto(file) {
     if (!response.ok) throw new Error(body.detail || body.error || response.statusText);
     state.bitmap = bitmap;
     state.result = body;
+    state.selected = -1;
     renderPhoto();
     faceList(body.faces);
     drawBarChart($("summary-chart"), body.summary.counts);
@@ -151,6 +210,8 @@ function setUpPhotoMode() {
     if (event.dataTransfer.files[0]) analyzePhoto(event.dataTransfer.files[0]);
   });
   $("blur").addEventListener("change", renderPhoto);
+  $("photo").addEventListener("click", (event) => selectFace(faceAt(event), true));
+  window.addEventListener("resize", renderPhoto);
   $("download").addEventListener("click", () => {
     const link = document.createElement("a");
     link.download = "moodlens.png";
@@ -191,7 +252,12 @@ function drawMoodChart() {
 function onLiveResult(event) {
   state.waiting = false;
   const body = JSON.parse(event.data);
-  if (body.error) return;
+  if (body.error) {  // a frame the server refused (busy) or could not read: say so, then go on with the next
+    $("live-fps").textContent = `frame skipped: ${body.detail || body.error}`;
+    document.body.dataset.liveErrors = String(Number(document.body.dataset.liveErrors || 0) + 1);
+    setTimeout(sendFrame, body.error === "busy" ? 250 : 0);
+    return;
+  }
   const video = $("video");
   const overlay = $("overlay");
   overlay.width = video.videoWidth;
@@ -242,7 +308,9 @@ async function startWebcam() {
   state.socket = new WebSocket(`${scheme}://${url.host}${url.pathname}${url.search}`);
   state.socket.onmessage = onLiveResult;
   state.socket.onopen = () => { state.waiting = false; sendFrame(); };
-  state.socket.onclose = () => { $("live-fps").textContent += " (disconnected)"; };
+  state.socket.onclose = (event) => {
+    $("live-fps").textContent += event.code === 1013 ? " (the server is full: try again later)" : " (disconnected)";
+  };
   $("webcam-start").disabled = true;
   $("webcam-stop").disabled = false;
 }
