@@ -1,6 +1,9 @@
-"""Drawing results onto images: boxes, labels, probability bars, and blurring faces for privacy."""
+"""Drawing results onto images: numbered boxes, labels and labelled probability bars where they fit, and
+blurring faces for privacy. Text is sized to the picture, so it stays legible on large photos."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -18,6 +21,8 @@ COLORS = {
     "neutral": (160, 160, 160),
     "contempt": (203, 75, 22),
 }
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+Rect = tuple[int, int, int, int]  # x, y, w, h
 
 
 def blur_faces(image: np.ndarray, faces: list[Face]) -> np.ndarray:
@@ -32,34 +37,129 @@ def blur_faces(image: np.ndarray, faces: list[Face]) -> np.ndarray:
     return out
 
 
-def annotate(image: np.ndarray, faces: list[Face], blur: bool = False, bars: bool = True) -> np.ndarray:
-    """A copy of the RGB image with every face boxed and labelled, and its probabilities as bars."""
-    out = blur_faces(image, faces) if blur else image.copy()
-    scale = max(0.4, min(1.2, max(out.shape[:2]) / 1000))
-    thickness = max(1, round(2 * scale))
-    for face in faces:
-        x, y, w, h = face.box
-        color = COLORS.get(face.emotion, (255, 255, 255))
-        cv2.rectangle(out, (x, y), (x + w, y + h), color, thickness)
-        text = f"{face.emotion} {face.scores[face.emotion]:.0%}"
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, thickness)
-        top = max(0, y - th - base - 4)
-        cv2.rectangle(out, (x, top), (x + tw + 4, top + th + base + 4), color, -1)
-        cv2.putText(out, text, (x + 2, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, (0, 0, 0), thickness)
+@dataclass
+class Placement:
+    """Where one face's number, label and probability bars go; None where they would cover something."""
+
+    number: Rect
+    label: Rect | None
+    bars: Rect | None
+
+
+@dataclass
+class Style:
+    """Text and bar sizes for a picture: a line of text is 1/70 of the longer side, at least 12 px."""
+
+    scale: float
+    thickness: int
+    line: int  # pixels per line of text
+
+    @classmethod
+    def for_image(cls, width: int, height: int) -> Style:
+        line = max(12, round(max(width, height) / 70))
+        scale = line / 30  # FONT at scale 1 is about 22 px tall, plus room around it
+        return cls(scale, max(1, round(line / 12)), line)
+
+    def text_width(self, text: str) -> int:
+        return cv2.getTextSize(text, FONT, self.scale, self.thickness)[0][0] + self.line // 3
+
+
+def overlaps(a: Rect, b: Rect) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def layout(faces: list[Face], width: int, height: int, style: Style, bars: bool = True) -> list[Placement]:
+    """Each face's number inside its box's corner; its label above or below the box and its bars beside it,
+    each only where it stays in the picture and covers no other face, number, label or bars. Bigger faces
+    are placed first."""
+    boxes = [tuple(face.box) for face in faces]
+    numbers = [
+        (x, y, style.text_width(badge(face, i)), style.line)
+        for i, (face, (x, y, _, _)) in enumerate(zip(faces, boxes, strict=True))
+    ]
+    taken: list[Rect] = [*boxes, *numbers]
+    placements = [Placement(number, None, None) for number in numbers]
+    for i in sorted(range(len(faces)), key=lambda i: -boxes[i][2] * boxes[i][3]):
+        x, y, w, h = boxes[i]
+        own = (boxes[i], numbers[i])
+
+        def free(rect: Rect, own=own) -> bool:
+            inside = rect[0] >= 0 and rect[1] >= 0 and rect[0] + rect[2] <= width and rect[1] + rect[3] <= height
+            return inside and not any(overlaps(rect, other) for other in taken if other not in own)
+
+        label_w = style.text_width(label_text(faces[i]))
+        spots = [(x, y - style.line, label_w, style.line), (x, y + h, label_w, style.line)]
+        placements[i].label = next((r for r in spots if free(r)), None)
+        if placements[i].label:
+            taken.append(placements[i].label)
         if bars:
-            draw_bars(out, face, x + w + 3, y, max(24, h))
+            panel_w = style.text_width("surprise 100%") + 4 * style.line
+            panel_h = style.line * len(faces[i].scores)
+            sides = [
+                (x + w + style.line // 4, y, panel_w, panel_h),
+                (x - panel_w - style.line // 4, y, panel_w, panel_h),
+            ]
+            placements[i].bars = next((r for r in sides if free(r)), None)
+            if placements[i].bars:
+                taken.append(placements[i].bars)
+    return placements
+
+
+def badge(face: Face, index: int) -> str:
+    """The number shown on a face: its track in a video, else its place in the image's list of faces (from 1)."""
+    return str(face.track if face.track is not None else index + 1)
+
+
+def label_text(face: Face) -> str:
+    return f"{face.emotion} {face.scores[face.emotion]:.0%}"
+
+
+def annotate(image: np.ndarray, faces: list[Face], blur: bool = False, bars: bool = True) -> np.ndarray:
+    """A copy of the RGB image with every face boxed and numbered, labelled and given its probability bars
+    where there is room for them."""
+    out = blur_faces(image, faces) if blur else image.copy()
+    style = Style.for_image(out.shape[1], out.shape[0])
+    for i, (face, place) in enumerate(zip(faces, layout(faces, out.shape[1], out.shape[0], style, bars), strict=True)):
+        color = COLORS.get(face.emotion, (255, 255, 255))
+        x, y, w, h = face.box
+        cv2.rectangle(out, (x, y), (x + w, y + h), color, style.thickness + 1)
+        for rect, text in ((place.number, badge(face, i)), (place.label, label_text(face))):
+            if rect:
+                draw_text_box(out, rect, text, color, style)
+        if place.bars:
+            draw_bars(out, face, place.bars, style)
     return out
 
 
-def draw_bars(out: np.ndarray, face: Face, left: int, top: int, height: int) -> None:
-    """A column of horizontal bars, one per label, beside the face box (skipped where it doesn't fit)."""
-    bar_h = max(2, height // len(face.scores))
-    width = max(16, height // 3)
-    if left + width > out.shape[1]:
-        return
-    for i, (label, p) in enumerate(face.scores.items()):
-        y = top + i * bar_h
-        if y + bar_h > out.shape[0]:
-            break
-        cv2.rectangle(out, (left, y), (left + width, y + bar_h - 1), (40, 40, 40), -1)
-        cv2.rectangle(out, (left, y), (left + round(width * p), y + bar_h - 1), COLORS.get(label, (255, 255, 255)), -1)
+def draw_text_box(out: np.ndarray, rect: Rect, text: str, color: tuple, style: Style) -> None:
+    x, y, w, h = rect
+    cv2.rectangle(out, (x, y), (x + w, y + h), color, -1)
+    baseline = y + h - style.line // 4
+    cv2.putText(out, text, (x + style.line // 6, baseline), FONT, style.scale, (0, 0, 0), style.thickness, cv2.LINE_AA)
+
+
+def draw_bars(out: np.ndarray, face: Face, rect: Rect, style: Style) -> None:
+    """One row per emotion: its name and probability as text, and a bar of its colour."""
+    x, y, w, _ = rect
+    bar_w = 4 * style.line
+    for row, (label, p) in enumerate(face.scores.items()):
+        top = y + row * style.line
+        cv2.rectangle(out, (x, top), (x + w, top + style.line), (30, 30, 30), -1)
+        cv2.rectangle(
+            out,
+            (x + 1, top + 2),
+            (x + 1 + round(bar_w * p), top + style.line - 2),
+            COLORS.get(label, (255, 255, 255)),
+            -1,
+        )
+        text = f"{label} {p:.0%}"
+        cv2.putText(
+            out,
+            text,
+            (x + bar_w + 4, top + style.line - style.line // 4),
+            FONT,
+            style.scale,
+            (255, 255, 255),
+            style.thickness,
+            cv2.LINE_AA,
+        )

@@ -1,0 +1,40 @@
+"""Annotated pictures a person can read: nothing drawn covers another face, text scales with the photo."""
+
+import cv2
+import numpy as np
+import pytest
+
+from moodlens import Analyzer
+from moodlens.annotate import Style, annotate, layout, overlaps
+from moodlens.imaging import read_image
+
+from conftest import SHARED
+
+CROWD = SHARED / "faces" / "dlib" / "bald_guys.jpg"
+SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    return Analyzer(threads=1)
+
+
+@pytest.mark.parametrize("photo, zoom", [(CROWD, 1), (SELFIE, 1), (SELFIE, 7)])
+def test_labels_and_bars_cover_no_other_face_and_stay_in_the_picture(analyzer, photo, zoom):
+    image = read_image(photo)
+    image = cv2.resize(image, None, fx=zoom, fy=zoom) if zoom > 1 else image
+    faces = analyzer.analyze(image).faces
+    height, width = image.shape[:2]
+    style = Style.for_image(width, height)
+    assert style.line >= max(width, height) / 70 - 1  # about 60 px lines on a 4,200 px photo
+    placements = layout(faces, width, height, style)
+    drawn = [(i, rect) for i, p in enumerate(placements) for rect in (p.label, p.bars) if rect]
+    assert sum(p.label is not None for p in placements) >= len(faces) // 2
+    for i, rect in drawn:
+        assert rect[0] >= 0 and rect[1] >= 0 and rect[0] + rect[2] <= width and rect[1] + rect[3] <= height
+        others = [tuple(f.box) for j, f in enumerate(faces) if j != i] + [
+            p.number for j, p in enumerate(placements) if j != i
+        ]
+        others += [r for j, r in drawn if r is not rect]
+        assert not any(overlaps(rect, other) for other in others), (i, rect)
+    assert np.abs(annotate(image, faces).astype(int) - image).mean() > 1
