@@ -103,19 +103,36 @@ def analyze_tables() -> str:
 
 def serve_table() -> str:
     r = load("serve_load.json")
-    row = [
-        r["clients"],
-        r["server_threads"],
-        f"{r['seconds']:.0f}",
-        r["requests"],
-        f"{r['requests_per_s']:.1f}",
-        f"{r['latency_ms']['p50']:.0f}",
-        f"{r['latency_ms']['p99']:.0f}",
-        f"{r['server_memory_mb']['peak_rss']:.0f}",
-        json.dumps(r["status_counts"]),
-    ]
-    header = ["clients", "threads", "s", "requests", "requests/s", "p50 ms", "p99 ms", "peak RSS MB", "statuses"]
-    return table(header, [row])
+    rows = []
+    for name in ("photos", "live"):
+        case = r["cases"][name]
+        live = case.get("live", {})
+        rows.append(
+            [
+                name,
+                case["http_clients"],
+                case["live_clients"],
+                f"{case['requests_per_s']:.1f}",
+                f"{case['latency_ms']['p50']:.0f}",
+                f"{case['latency_ms']['p99']:.0f}",
+                json.dumps(case["status_counts"]),
+                f"{live['accepted']} / {live.get('closed_1013', 0)} / {live['answered']} / {live['busy']}"
+                if live
+                else "",
+                f"{case['server_memory_mb']['peak_rss']:.0f}",
+            ]
+        )
+    header = ["case", "HTTP clients", "live clients", "requests/s", "p50 ms", "p99 ms", "HTTP statuses"]
+    header += ["live sockets accepted / refused (1013) / frames answered / busy", "peak RSS MB"]
+    large = r["cases"]["large_images"]
+    memory = large["server_memory_mb"]
+    note = (
+        f"{large['clients']} clients at once posting a {large['png_bytes'] / 1000:.0f} kB PNG of "
+        f"{large['megapixels']:.1f} megapixels: {json.dumps(large['status_counts'])}, server RSS "
+        f"{memory['idle_rss']:.0f} MB idle, {memory['peak_rss']:.0f} MB at its peak, "
+        f"{memory['rss_after']:.0f} MB after."
+    )
+    return table(header, rows) + "\n\n" + note
 
 
 def train_speed_table() -> str:
