@@ -135,6 +135,19 @@ def serve_table() -> str:
     return table(header, rows) + "\n\n" + note
 
 
+def crowd_table() -> str:
+    rows = []
+    for name, r in load("crowd_detection.json")["detectors"].items():
+        by_width = [f"{r['recall_by_width'][w]:.2f}" for w in ("<8", "8-16", "16-32", ">=32")]
+        ms = [f"{r['ms'][k]:.0f}" for k in ("crowd_416", "frame_640x480", "photo_12mp")]
+        dlib = f"{r['dlib']['found']}/{r['dlib']['boxes']}, {r['dlib']['false_detections']} false"
+        recall = [f"{r['recall_8px_and_more']:.3f}", f"{r['recall_16px_and_more']:.3f}", f"{r['precision']:.3f}"]
+        rows.append([name, *recall, *by_width, dlib, *ms, r["faces_in_12mp"]])
+    header = ["detector", "recall >= 8 px", "recall >= 16 px", "precision", "< 8", "8-16", "16-32", ">= 32"]
+    header += ["dlib boxes", "ms 416 crowd", "ms 640x480", "ms 12 MP", "faces in 12 MP"]
+    return table(header, rows)
+
+
 def train_speed_table() -> str:
     rows = []
     for name in ("train_speed.json", "train_speed_no_amx.json"):
@@ -153,6 +166,7 @@ def main() -> None:
         "training speed (benchmarks/train_speed.py)": train_speed_table,
         "accuracy (benchmarks/accuracy.py)": accuracy_tables,
         "detection (benchmarks/detection.py)": detection_table,
+        "crowd detection (benchmarks/crowd_detection.py)": crowd_table,
         "analysis and peers (benchmarks/analyze_speed.py)": analyze_tables,
         "server load (benchmarks/serve_load.py)": serve_table,
     }

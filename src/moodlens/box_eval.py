@@ -21,13 +21,20 @@ def read_imglab(xml: Path) -> dict[Path, list[Box]]:
     }
 
 
-def matched_boxes(truth: list[Box], found: list[Detection], min_iou: float = 0.4) -> int:
-    """How many true boxes a detection covers, matching one to one, highest IoU first."""
-    pairs = sorted(((iou(t, f.box), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)), reverse=True)
-    used_truth: set[int] = set()
+def matched_pairs(truth: list[Box], found: list[Box], min_iou: float = 0.4) -> dict[int, int]:
+    """{true box index: detection index}, matching one to one, highest IoU first."""
+    pairs = sorted(((iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)), reverse=True)
+    matched: dict[int, int] = {}
     used_found: set[int] = set()
     for overlap, i, j in pairs:
-        if overlap >= min_iou and i not in used_truth and j not in used_found:
-            used_truth.add(i)
+        if overlap < min_iou:
+            break
+        if i not in matched and j not in used_found:
+            matched[i] = j
             used_found.add(j)
-    return len(used_truth)
+    return matched
+
+
+def matched_boxes(truth: list[Box], found: list[Detection], min_iou: float = 0.4) -> int:
+    """How many true boxes a detection covers, matching one to one, highest IoU first."""
+    return len(matched_pairs(truth, [f.box for f in found], min_iou))

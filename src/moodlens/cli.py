@@ -231,7 +231,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         "detector": args.detector,
         "threshold": args.threshold,
         "max_faces": args.max_faces,
-        **({"max_side": args.detect_size} if args.detector == "centerface" else {}),
+        **({"max_side": args.detect_size, "crowd": args.crowd} if args.detector == "centerface" else {}),
     }
     options = AnalyzeOptions(
         json=args.json,
@@ -353,6 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=number(int, 32),
         default=320,
         help="longer side (px) the detector sees; raise for small faces",
+    )
+    p.add_argument(
+        "--crowd",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="second detection pass at full resolution for small faces: when the first pass finds some (auto)",
     )
     p.add_argument("--max-faces", type=POSITIVE_INT, help="keep at most N faces per image, most confident first")
     p.add_argument("--json", help="write one record per image or frame to this JSON file")

@@ -77,22 +77,42 @@ def centerface_model() -> onnx.ModelProto:
     return model
 
 
+CROWD_MODES = ("auto", "on", "off")
+
+
 @register_detector
 class centerface(FaceDetector):
-    """CenterFace (anchor-free, stride 4) at up to `max_side` pixels on the image's longer side.
+    """CenterFace (anchor-free, stride 4): a first pass at up to `max_side` pixels on the image's longer side,
+    then, in crowds, a crowd pass at the image's own resolution (and at twice it for images up to 1024 px),
+    in overlapping tiles, merged with the first by non-maximum suppression.
 
-    320 found every hand-boxed face at a sixth of the cost of 640 (benchmarks/results/detection.json);
-    raise it for crowds of small faces in large photos.
+    320 found every hand-boxed face at a sixth of the cost of 640 (benchmarks/results/detection.json). The
+    crowd pass runs with `crowd="auto"` when the first pass finds a face under SMALL_FACE network pixels
+    wide (there may be smaller ones it cannot see), or no face at all in a photo over 4 * max_side;
+    "on" always runs it, "off" never (benchmarks/results/crowd_detection.json).
     """
 
     name = "centerface"
+    SMALL_FACE = 16  # network pixels: faces narrower than this at the first pass's scale mean a crowd
+    CROWD_EVIDENCE = 0.5  # the least score of a first-pass face that can call for the crowd pass
+    TILE = 1024  # network input side of a crowd-pass tile; tiles overlap by TILE_OVERLAP
+    TILE_OVERLAP = 96
 
-    def __init__(self, threshold: float = 0.5, max_side: int = 320, nms_iou: float = 0.3, threads: int | None = None):
+    def __init__(
+        self,
+        threshold: float = 0.5,
+        max_side: int = 320,
+        nms_iou: float = 0.3,
+        threads: int | None = None,
+        crowd: str = "auto",
+    ):
+        if crowd not in CROWD_MODES:
+            raise DetectorError(f"crowd must be one of {', '.join(CROWD_MODES)}, got {crowd!r}")
         self.session = ort.InferenceSession(
             centerface_model().SerializeToString(), session_options(threads), providers=["CPUExecutionProvider"]
         )
         self.input_name = self.session.get_inputs()[0].name
-        self.threshold, self.max_side, self.nms_iou = threshold, max_side, nms_iou
+        self.threshold, self.max_side, self.nms_iou, self.crowd = threshold, max_side, nms_iou, crowd
 
     def network_size(self, height: int, width: int) -> tuple[int, int]:
         """Input size (multiples of 32) that keeps the aspect ratio, at most max_side on the long side."""
@@ -102,24 +122,74 @@ class centerface(FaceDetector):
     def detect(self, image: np.ndarray) -> list[Detection]:
         height, width = image.shape[:2]
         net_h, net_w = self.network_size(height, width)
-        resized = cv2.resize(image, (net_w, net_h), interpolation=cv2.INTER_AREA)
-        x = resized.transpose(2, 0, 1)[None].astype(np.float32)
+        passes = [self.pass_at(image, net_w / width, net_h / height)]
+        if self.wants_crowd_pass(passes[0], net_w / width, max(width, height)):
+            passes += [self.tiled_pass(image, scale) for scale in (1, 2) if scale == 1 or max(width, height) <= 1024]
+        return self.merged(passes, width, height)
+
+    def wants_crowd_pass(self, first: np.ndarray, scale: float, long_side: int) -> bool:
+        if self.crowd != "auto":
+            return self.crowd == "on"
+        # only sure detections count, so that a detector run at a low floor (the server filters each request
+        # by its own threshold) does not take every speck in a webcam frame for a crowd
+        sure = first[first[:, 4] >= max(self.threshold, self.CROWD_EVIDENCE)]
+        widths = sure[:, 2] * scale  # in network pixels
+        return bool((widths < self.SMALL_FACE).any()) or (len(sure) == 0 and long_side > 4 * self.max_side)
+
+    def pass_at(self, image: np.ndarray, sx: float, sy: float) -> np.ndarray:
+        """Raw detections (N, 9: x, y, w, h, score, left eye x, y, right eye x, y) in image pixels, from one
+        run of the network on the image resized by (sx, sy), whose sides must come out multiples of 32."""
+        height, width = image.shape[:2]
+        size = (round(width * sx), round(height * sy))
+        interpolation = cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR
+        resized = cv2.resize(image, size, interpolation=interpolation) if (sx, sy) != (1, 1) else image
+        raw = self.network(resized)
+        raw[:, [0, 2, 5, 7]] /= sx
+        raw[:, [1, 3, 6, 8]] /= sy
+        return raw
+
+    def tiled_pass(self, image: np.ndarray, scale: int) -> np.ndarray:
+        """Raw detections from the image at `scale` times its size, in overlapping TILE x TILE tiles (padded
+        to multiples of 32), so that memory and time grow with the tiles, not with the square of the side."""
+        scaled = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) if scale != 1 else image
+        height, width = scaled.shape[:2]
+        found = []
+        for top in tile_starts(height, self.TILE, self.TILE_OVERLAP):
+            for left in tile_starts(width, self.TILE, self.TILE_OVERLAP):
+                tile = scaled[top : top + self.TILE, left : left + self.TILE]
+                pad_h, pad_w = -tile.shape[0] % 32, -tile.shape[1] % 32
+                if pad_h or pad_w:
+                    tile = cv2.copyMakeBorder(tile, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT)
+                raw = self.network(tile)
+                raw[:, [0, 5, 7]] += left
+                raw[:, [1, 6, 8]] += top
+                found.append(raw)
+        raw = np.concatenate(found)
+        raw[:, [0, 1, 2, 3, 5, 6, 7, 8]] /= scale
+        return raw
+
+    def network(self, image: np.ndarray) -> np.ndarray:
+        """Raw detections (N, 9) over the threshold, in the pixels of `image` (sides multiples of 32)."""
+        x = image.transpose(2, 0, 1)[None].astype(np.float32)
         heat, scale, offset, landmarks = self.session.run(None, {self.input_name: x})
         ys, xs = np.nonzero(heat[0, 0] > self.threshold)
-        scores = heat[0, 0, ys, xs]
         box_h = np.exp(scale[0, 0, ys, xs]) * 4
         box_w = np.exp(scale[0, 1, ys, xs]) * 4
         left = (xs + offset[0, 1, ys, xs] + 0.5) * 4 - box_w / 2
         top = (ys + offset[0, 0, ys, xs] + 0.5) * 4 - box_h / 2
-        sx, sy = width / net_w, height / net_h
-        boxes = np.stack([left * sx, top * sy, box_w * sx, box_h * sy], axis=1)
         # landmark channels hold (y, x) pairs as fractions of the box, the two eyes first
-        eye_x = (landmarks[0, [1, 3]][:, ys, xs] * box_w + left) * sx
-        eye_y = (landmarks[0, [0, 2]][:, ys, xs] * box_h + top) * sy
+        eye_x = landmarks[0, [1, 3]][:, ys, xs] * box_w + left
+        eye_y = landmarks[0, [0, 2]][:, ys, xs] * box_h + top
+        columns = [left, top, box_w, box_h, heat[0, 0, ys, xs], eye_x[0], eye_y[0], eye_x[1], eye_y[1]]
+        return np.stack(columns, axis=1).astype(np.float32)
+
+    def merged(self, passes: list[np.ndarray], width: int, height: int) -> list[Detection]:
+        """One detection per face from raw detections of one or more passes, by non-maximum suppression."""
+        raw = np.concatenate(passes) if passes else np.zeros((0, 9), np.float32)
         found = []
-        for i in non_max_suppression(boxes, scores, self.nms_iou):
-            eyes = ((float(eye_x[0, i]), float(eye_y[0, i])), (float(eye_x[1, i]), float(eye_y[1, i])))
-            found.append(clipped(boxes[i], float(scores[i]), width, height, eyes))
+        for i in non_max_suppression(raw[:, :4], raw[:, 4], self.nms_iou):
+            x, y, w, h, score, lx, ly, rx, ry = (float(v) for v in raw[i])
+            found.append(clipped(np.array([x, y, w, h]), score, width, height, ((lx, ly), (rx, ry))))
         return found
 
 
@@ -145,6 +215,15 @@ class haar(FaceDetector):
         scores = np.ravel(weights)
         found = [clipped(np.asarray(b, float), float(w), width, height) for b, w in zip(boxes, scores, strict=True)]
         return sorted((d for d in found if d.score >= self.threshold), key=lambda d: -d.score)
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Where tiles of `tile` pixels start so that they cover `length`, each overlapping the next by at least
+    `overlap` (the last one ends at the edge)."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, tile - overlap))
+    return [*starts, length - tile]
 
 
 def clipped(box: np.ndarray, score: float, width: int, height: int, eyes=None) -> Detection:

@@ -1,0 +1,136 @@
+"""Crowd-grade face detection: recall by face width and precision on real crowd photos, and its cost.
+
+    python benchmarks/crowd_detection.py [--out benchmarks/results/crowd_detection.json]
+
+Scored on ../shared/data/crowds/wider416 (92 WIDER FACE validation photos at 416x416, 2,114 boxes): a
+face is found when a detection overlaps its box with IoU >= 0.4, one detection to one face; precision
+is the share of detections that match a labelled face. Recall is given by face width (< 8, 8-16,
+16-32, >= 32 px) and for faces of at least 8 and 16 px. Also: the hand-boxed dlib photos (43 faces),
+and milliseconds per photo (2 threads) for a 416x416 crowd, a 640x480 frame with a few faces, and a
+12-megapixel crowd photo tiled from the dlib and deepface photos.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from moodlens.box_eval import matched_pairs, read_imglab
+from moodlens.detection import load_detector
+from moodlens.imaging import read_image
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+WIDTHS = {"<8": (0, 8), "8-16": (8, 16), "16-32": (16, 32), ">=32": (32, 1e9)}
+CANDIDATES = {
+    "centerface, one pass (before issue 13)": {"crowd": "off"},
+    "centerface, crowd pass when needed (default)": {"crowd": "auto"},
+    "centerface, crowd pass always": {"crowd": "on"},
+    "centerface, crowd pass when needed, threshold 0.4": {"crowd": "auto", "threshold": 0.4},
+    "centerface, crowd pass when needed, threshold 0.35": {"crowd": "auto", "threshold": 0.35},
+}
+
+
+def crowd_scores(detector, truth: dict[str, list], images: dict[str, np.ndarray]) -> dict:
+    hits, totals = defaultdict(int), defaultdict(int)
+    detections = correct = 0
+    for name, boxes in truth.items():
+        found = [d.box for d in detector.detect(images[name])]
+        matched = matched_pairs(boxes, found)
+        detections, correct = detections + len(found), correct + len(matched)
+        for i, box in enumerate(boxes):
+            bucket = next(k for k, (low, high) in WIDTHS.items() if low <= box[2] < high)
+            totals[bucket] += 1
+            hits[bucket] += i in matched
+
+    def recall(buckets):
+        return sum(hits[b] for b in buckets) / sum(totals[b] for b in buckets)
+
+    return {
+        "recall_by_width": {b: hits[b] / totals[b] for b in WIDTHS},
+        "faces_by_width": dict(totals),
+        "recall_8px_and_more": recall(["8-16", "16-32", ">=32"]),
+        "recall_16px_and_more": recall(["16-32", ">=32"]),
+        "precision": correct / max(1, detections),
+        "detections": detections,
+    }
+
+
+def dlib_scores(detector) -> dict:
+    truth = {**read_imglab(SHARED / "faces/dlib/training.xml"), **read_imglab(SHARED / "faces/dlib/testing.xml")}
+    found = boxes = false = 0
+    for path, expected in truth.items():
+        detections = [d.box for d in detector.detect(read_image(path))]
+        hits = len(matched_pairs(expected, detections))
+        found, boxes, false = found + hits, boxes + len(expected), false + len(detections) - hits
+    return {"found": found, "boxes": boxes, "false_detections": false}
+
+
+def twelve_megapixels() -> np.ndarray:
+    """A 4000x3000 crowd: shared group photos tiled over the canvas, each at its own size."""
+    photos = [
+        read_image(SHARED / "faces/dlib/bald_guys.jpg"),
+        read_image(SHARED / "faces/deepface/selfie-many-people.jpg"),
+    ]
+    photos += [read_image(p) for p in sorted((SHARED / "faces/dlib").glob("20*.jpg"))]
+    canvas = np.full((3000, 4000, 3), 100, np.uint8)
+    y = x = row_height = 0
+    for i in range(200):
+        photo = photos[i % len(photos)]
+        h, w = photo.shape[:2]
+        if x + w > 4000:
+            x, y, row_height = 0, y + row_height, 0
+        if y + h > 3000:
+            break
+        canvas[y : y + h, x : x + w] = photo
+        x, row_height = x + w, max(row_height, h)
+    return canvas
+
+
+def milliseconds(detector, image: np.ndarray, repeats: int) -> float:
+    detector.detect(image)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        detector.detect(image)
+    return (time.perf_counter() - start) / repeats * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="benchmarks/results/crowd_detection.json")
+    args = parser.parse_args()
+    root = SHARED / "crowds/wider416"
+    truth: dict[str, list] = defaultdict(list)
+    with open(root / "boxes.csv") as f:
+        for row in csv.DictReader(f):
+            truth[row["image"]].append(tuple(float(row[k]) for k in "xywh"))
+    images = {name: read_image(root / "images" / name) for name in truth}
+    frame = cv2.resize(read_image(SHARED / "faces/deepface/selfie-many-people.jpg"), (640, 480))
+    large = twelve_megapixels()
+    results = {}
+    for label, options in CANDIDATES.items():
+        detector = load_detector("centerface", threads=2, **options)
+        result = {"options": options, **crowd_scores(detector, truth, images), "dlib": dlib_scores(detector)}
+        result["ms"] = {
+            "crowd_416": milliseconds(detector, images[sorted(images)[0]], 10),
+            "frame_640x480": milliseconds(detector, frame, 20),
+            "photo_12mp": milliseconds(detector, large, 2),
+        }
+        result["faces_in_12mp"] = len(detector.detect(large))
+        results[label] = result
+        print(label, json.dumps(result))
+    flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split()
+    meta = {"cores": os.cpu_count(), "amx_bf16": "amx_bf16" in flags, "threads": 2, "iou": 0.4, "photos": len(images)}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"meta": meta, "detectors": results}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

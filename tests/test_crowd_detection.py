@@ -1,0 +1,55 @@
+"""The crowd pass: small faces in real crowd photos are found, ordinary photos cost one pass as before."""
+
+import csv
+import itertools
+from collections import defaultdict
+
+import numpy as np
+
+from moodlens.box_eval import matched_pairs
+from moodlens.detection import load_detector, tile_starts
+from moodlens.imaging import read_image
+
+from conftest import SHARED
+
+WIDER = SHARED / "crowds" / "wider416"
+
+
+def crowd_photos(count: int) -> dict[str, list]:
+    truth = defaultdict(list)
+    with open(WIDER / "boxes.csv") as f:
+        for row in csv.DictReader(f):
+            truth[row["image"]].append(tuple(float(row[k]) for k in "xywh"))
+    crowded = sorted(truth, key=lambda name: -sum(box[2] >= 8 for box in truth[name]))
+    return {name: truth[name] for name in crowded[:count]}
+
+
+def test_the_crowd_pass_finds_small_faces_the_first_pass_cannot_see():
+    one_pass, crowd = load_detector("centerface", crowd="off", threads=1), load_detector("centerface", threads=1)
+    found = {"off": 0, "auto": 0}
+    faces = 0
+    for name, boxes in crowd_photos(6).items():
+        image = read_image(WIDER / "images" / name)
+        visible = [box for box in boxes if box[2] >= 8]
+        faces += len(visible)
+        found["off"] += len(matched_pairs(visible, [d.box for d in one_pass.detect(image)]))
+        found["auto"] += len(matched_pairs(visible, [d.box for d in crowd.detect(image)]))
+    assert found["auto"] >= 1.5 * found["off"] and found["auto"] >= 0.5 * faces, (found, faces)
+
+
+def test_an_ordinary_photo_gets_one_pass_and_the_same_faces():
+    photo = read_image(SHARED / "faces" / "deepface" / "selfie-many-people.jpg")
+    detector = load_detector("centerface", threads=1)
+    net_h, net_w = detector.network_size(*photo.shape[:2])
+    first = detector.pass_at(photo, net_w / photo.shape[1], net_h / photo.shape[0])
+    assert not detector.wants_crowd_pass(first, net_w / photo.shape[1], max(photo.shape[:2]))
+    assert detector.detect(photo) == load_detector("centerface", crowd="off", threads=1).detect(photo)
+
+
+def test_tiles_cover_the_image_and_overlap():
+    for length in (100, 1024, 1025, 4000):
+        starts = tile_starts(length, 1024, 96)
+        assert starts[0] == 0 and min(length, starts[-1] + 1024) == length
+        assert all(b - a <= 1024 - 96 for a, b in itertools.pairwise(starts))
+    image = np.zeros((3000, 4000, 3), np.uint8)
+    assert load_detector("centerface", crowd="on", threads=1).detect(image) == []
