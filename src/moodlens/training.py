@@ -290,7 +290,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[int, dict]
     """Train per `cfg` into cfg.out; return the best validation record. Resumes from last.pt.
     A new run that fails before its first checkpoint leaves no run directory behind."""
     out = Path(cfg.out)
-    fresh = not out.exists()
+    fresh = not out.exists() and int(os.environ.get("RANK", "0")) == 0  # rank 0 makes the directory
     try:
         return run_training(cfg, resume, on_epoch)
     except BaseException:
