@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from .labels import EMOTIONS, FER2013_EMOTIONS, canonical_label
+from .writers import atomic_path
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
 FERPLUS_COLUMNS = ("neutral", "happy", "surprise", "sad", "angry", "disgust", "fear", "contempt", "unknown", "NF")
@@ -303,16 +305,19 @@ def load_dataset(
 
 
 def _write_cache(cache_file: Path, arrays: dict) -> None:
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_suffix(f".tmp{os.getpid()}.npz")
+    """Keep the decoded faces for the next run; the cache only saves time, so a full disk skips it."""
     skipped = np.array(arrays["skipped"], dtype=str).reshape(-1, 2)
-    np.savez(
-        tmp,
-        images=arrays["images"],
-        labels=arrays["labels"],
-        votes=arrays["votes"],
-        keys=np.array(arrays["keys"], dtype=str),
-        digests=np.array(arrays["digests"], dtype=str),
-        skipped=skipped,
-    )
-    os.replace(tmp, cache_file)
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cache_file) as tmp:
+            np.savez(
+                tmp,
+                images=arrays["images"],
+                labels=arrays["labels"],
+                votes=arrays["votes"],
+                keys=np.array(arrays["keys"], dtype=str),
+                digests=np.array(arrays["digests"], dtype=str),
+                skipped=skipped,
+            )
+    except OSError as e:
+        print(f"WARNING: decoded faces not cached at {cache_file}: {e.strerror or e}", file=sys.stderr)
