@@ -124,7 +124,8 @@ class centerface(FaceDetector):
         net_h, net_w = self.network_size(height, width)
         passes = [self.pass_at(image, net_w / width, net_h / height)]
         if self.wants_crowd_pass(passes[0], net_w / width, max(width, height)):
-            passes += [self.tiled_pass(image, scale) for scale in (1, 2) if scale == 1 or max(width, height) <= 1024]
+            scales = (1, 2) if max(width, height) <= 1024 else (1,)
+            passes += [self.tiled_pass(image, scale) for scale in scales]
         return self.merged(passes, width, height)
 
     def wants_crowd_pass(self, first: np.ndarray, scale: float, long_side: int) -> bool:
@@ -185,7 +186,7 @@ class centerface(FaceDetector):
 
     def merged(self, passes: list[np.ndarray], width: int, height: int) -> list[Detection]:
         """One detection per face from raw detections of one or more passes, by non-maximum suppression."""
-        raw = np.concatenate(passes) if passes else np.zeros((0, 9), np.float32)
+        raw = np.concatenate(passes)
         found = []
         for i in non_max_suppression(raw[:, :4], raw[:, 4], self.nms_iou):
             x, y, w, h, score, lx, ly, rx, ry = (float(v) for v in raw[i])
