@@ -180,3 +180,19 @@ def test_a_teacher_with_other_classes_is_refused(tiny_run, tmp_path):
     result = run_cli("train", FER_TRAIN, "--val", FER_VAL, *options, "--teacher", tiny_run, "--out", tmp_path / "s")
     assert result.returncode == 2
     assert "teacher" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_init_starts_from_the_given_model_and_its_architecture(tiny_run, tmp_path):
+    options = ["--classes", "happy,surprise,neutral", "--per-class", "60", "--epochs", "1", "--precision", "fp32"]
+    # a learning rate too small to move the weights: what the run holds is the model it started from
+    args = ["train", FER_TRAIN, "--val", FER_VAL, *options, "--lr", "1e-9", "--init", tiny_run, "--model", "vgg"]
+    result = run_cli(*args, "--out", tmp_path / "tuned")
+    assert result.returncode == 0, result.stderr
+    config = json.loads((tmp_path / "tuned" / "config.json").read_text())
+    assert (config["model"], config["width"], config["init"]) == ("resnet", 8, str(tiny_run))
+    faces = load_dataset(FER_VAL, per_class=100)
+    assert (predictions(tmp_path / "tuned" / "last.pt", faces) == predictions(tiny_run, faces)).mean() > 0.97
+
+    other = ["--classes", "happy,neutral", "--per-class", "50", "--init", tiny_run, "--out", tmp_path / "wrong"]
+    refused = run_cli("train", FER_TRAIN, "--val", FER_VAL, *other)
+    assert refused.returncode == 2 and "--init model" in refused.stderr and "Traceback" not in refused.stderr

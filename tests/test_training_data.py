@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 
 from moodlens.datasets import FERPLUS_COLUMNS, DatasetError
+from moodlens.detection import load_detector
 from moodlens.labels import EMOTIONS
+from moodlens.photo_faces import largest_face_crops
 from moodlens.training_data import prepare_training_data
 
-from conftest import FER_VAL, FERPLUS_VALID
+from conftest import FER_VAL, FERPLUS_VALID, MUXSPACE
 
 LABELS = ("angry", "happy", "neutral", "sad", "surprise")
 
@@ -63,3 +65,32 @@ def test_votes_weight_zero_keeps_one_hot_labels_and_a_non_ferplus_source_is_refu
     assert set(np.unique(td.train_targets)) == {0.0, 1.0}
     with pytest.raises(DatasetError, match="FER\\+ folder"):
         prepare_training_data(str(tree), None, 0.2, 0, 48, 1, None, None, False, "none", 0.4, str(FER_VAL))
+
+
+@pytest.fixture()
+def few_photos(tmp_path):
+    """A muxspace-layout set of the first 12 shared photos."""
+    with open(MUXSPACE / "legend.csv", newline="") as f:
+        rows = list(csv.reader(f))[:13]
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    with open(folder / "legend.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    os.symlink(MUXSPACE / "images", folder / "images")
+    return folder
+
+
+def test_photos_join_as_the_detectors_crops_repeated_and_with_their_label_as_votes(few_photos):
+    detector = load_detector("centerface")
+    crops, missed = largest_face_crops(few_photos, detector, 48, 1)
+    td = prepare_training_data(
+        str(FERPLUS_VALID), str(FER_VAL), 0, 0, 48, 1, None, 20, False, "none", 1.0, None, [str(few_photos)], 3
+    )
+    assert td.report["photos"] == {str(few_photos): {"faces": len(crops), "no_face": len(missed)}}
+    for key, crop in zip(crops.keys, crops.images, strict=True):
+        where = [i for i, k in enumerate(td.train.keys) if k == key]
+        assert len(where) == 3  # each photo face three times
+        assert all(np.array_equal(td.train.images[i], crop) for i in where)  # the crop analysis would make
+        assert all(np.array_equal(td.train_targets[i], np.eye(len(td.labels))[td.train_y[i]]) for i in where)
+    ferplus_faces = [i for i, k in enumerate(td.train.keys) if k not in set(crops.keys)]
+    assert not np.isin(td.train_targets[ferplus_faces], [0.0, 1.0]).all()  # FER+ faces keep their votes

@@ -58,3 +58,18 @@ def load_model(name_or_path: str) -> tuple[nn.Module, ModelConfig, list[str], Pa
     model.load_state_dict(checkpoint["model"])
     model.eval()
     return model, cfg, list(checkpoint["labels"]), path
+
+
+def load_matching_model(
+    name_or_path: str, labels: list[str], image_size: int, channels: int, role: str
+) -> tuple[nn.Module, ModelConfig]:
+    """Load a model that must see and say what the model being trained does (a teacher, a starting point)."""
+    model, cfg, model_labels, path = load_model(name_or_path)
+    if model_labels != labels:
+        raise ValueError(f"{role} {path} predicts {model_labels}, the model being trained {labels}")
+    if (cfg.image_size, cfg.in_channels) != (image_size, channels):
+        raise ValueError(
+            f"{role} {path} takes {cfg.image_size}x{cfg.image_size}x{cfg.in_channels} faces, "
+            f"the model being trained {image_size}x{image_size}x{channels}"
+        )
+    return model, cfg

@@ -86,6 +86,19 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
         help="share of the votes in each target with --votes or --votes-from; the rest is the face's label",
     )
     p.add_argument(
+        "--photos",
+        action="append",
+        metavar="DATA",
+        help="labelled uncropped photos (e.g. a legend.csv set) added to the training faces: the largest face "
+        "found in each is cut as analysis cuts it; repeat for several sets",
+    )
+    p.add_argument("--photos-repeat", type=POSITIVE_INT, default=1, help="times each --photos face is seen per epoch")
+    p.add_argument(
+        "--init",
+        metavar="MODEL",
+        help="start from a trained model (run directory, .pt or shipped name) and its architecture: fine-tuning",
+    )
+    p.add_argument(
         "--teacher",
         dest="teachers",
         action="append",
@@ -140,6 +153,9 @@ def train_config(args: argparse.Namespace, out: str):
         votes=args.votes,
         votes_from=args.votes_from,
         votes_weight=args.votes_weight,
+        photos=args.photos,
+        photos_repeat=args.photos_repeat,
+        init=args.init,
         teachers=args.teachers,
         teacher_weight=args.teacher_weight,
         balance=args.balance,

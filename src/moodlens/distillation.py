@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .checkpoints import load_model
+from .checkpoints import load_matching_model
 from .inference import autocast
 
 
@@ -13,14 +13,7 @@ def load_teachers(names: list[str], labels: list[str], image_size: int, channels
     """Load each teacher (run directory, .pt file or shipped name) and check it sees and says what the student does."""
     teachers = []
     for name in names:
-        model, cfg, teacher_labels, path = load_model(name)
-        if teacher_labels != labels:
-            raise ValueError(f"teacher {path} predicts {teacher_labels}, the student is trained on {labels}")
-        if (cfg.image_size, cfg.in_channels) != (image_size, channels):
-            raise ValueError(
-                f"teacher {path} takes {cfg.image_size}x{cfg.image_size}x{cfg.in_channels} faces, "
-                f"the student {image_size}x{image_size}x{channels}"
-            )
+        model, _ = load_matching_model(name, labels, image_size, channels, "teacher")
         for parameter in model.parameters():
             parameter.requires_grad_(False)
         teachers.append(model.to(memory_format=torch.channels_last))

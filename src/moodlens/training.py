@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from .checkpoints import read_checkpoint, save_atomic
+from .checkpoints import load_matching_model, read_checkpoint, save_atomic
 from .cleaning import quality_summary
 from .distillation import distilled_targets, load_teachers
 from .inference import autocast, predict_probs, resolve_precision
@@ -57,6 +57,9 @@ class TrainConfig:
     votes: bool = False  # train on FER+ vote distributions instead of majority labels
     votes_from: str | None = None  # FER+ folder whose votes are blended into the targets of the same faces
     votes_weight: float = 1.0  # share of the votes in a target when votes are used; the rest is the label
+    photos: list[str] | None = None  # labelled uncropped photo sets added through the detector
+    photos_repeat: int = 1  # times each photo face appears per epoch
+    init: str | None = None  # trained model whose weights the run starts from (fine-tuning)
     teachers: list[str] | None = None  # trained models whose mean prediction is distilled into the targets
     teacher_weight: float = 0.5  # share of the teachers' prediction in each target
     balance: str = "none"
@@ -299,6 +302,15 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[int, dict]
         raise
 
 
+def initial_model(cfg: TrainConfig, labels: list[str]) -> tuple[nn.Module, ModelConfig]:
+    """A fresh network as configured, or with --init the given trained model (its architecture too)."""
+    if cfg.init:
+        model, model_cfg = load_matching_model(cfg.init, labels, cfg.image_size, cfg.channels, "--init model")
+        return model.train(), model_cfg
+    model_cfg = ModelConfig(cfg.model, len(labels), cfg.channels, cfg.image_size, cfg.width, cfg.dropout)
+    return create_model(model_cfg), model_cfg
+
+
 def run_training(cfg: TrainConfig, resume: bool, on_epoch: Callable[[int, dict], None] | None) -> dict:
     rank, world = _distributed()
     out = Path(cfg.out)
@@ -320,11 +332,13 @@ def run_training(cfg: TrainConfig, resume: bool, on_epoch: Callable[[int, dict],
         cfg.balance,
         cfg.votes_weight if cfg.votes or cfg.votes_from else 0.0,
         cfg.votes_from,
+        cfg.photos,
+        cfg.photos_repeat,
     )
     torch.manual_seed(cfg.seed)
-    model_cfg = ModelConfig(cfg.model, len(td.labels), cfg.channels, cfg.image_size, cfg.width, cfg.dropout)
+    model, model_cfg = initial_model(cfg, td.labels)
     teachers = load_teachers(cfg.teachers, td.labels, cfg.image_size, cfg.channels) if cfg.teachers else []
-    model = create_model(model_cfg).to(memory_format=torch.channels_last)
+    model = model.to(memory_format=torch.channels_last)
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model)
     optimizer = build_optimizer(cfg, model)
@@ -336,7 +350,8 @@ def run_training(cfg: TrainConfig, resume: bool, on_epoch: Callable[[int, dict],
         if rank == 0:
             _truncate_log(out / "metrics.jsonl", state.epoch)
     elif rank == 0:
-        resolved = {**asdict(cfg), "lr": cfg.resolved_lr(), "width": model_cfg.width, "precision": precision}
+        resolved = {**asdict(cfg), "lr": cfg.resolved_lr(), "precision": precision}
+        resolved.update(model=model_cfg.name, width=model_cfg.width, dropout=model_cfg.dropout)
         resolved["run"] = {
             "world_size": world,
             "labels": td.labels,

@@ -10,7 +10,9 @@ import numpy as np
 
 from .cleaning import inspect
 from .datasets import DatasetError, FaceData, list_dataset, load_dataset
+from .detection import load_detector
 from .labels import EMOTIONS
+from .photo_faces import largest_face_crops
 from .sampling import stratified_split, synthesize_minorities
 
 
@@ -61,6 +63,26 @@ def borrow_votes(data: FaceData, ferplus_dir: str) -> FaceData:
     return dataclasses.replace(data, soft=soft)
 
 
+def add_photos(train: FaceData, photo_sets: list[str], image_size: int, channels: int, report: dict) -> FaceData:
+    """Append the largest face of every labelled photo, cut by the detector and crop that analysis uses,
+    so that these training faces look like what the model is given at inference."""
+    detector = load_detector("centerface")
+    for path in photo_sets:
+        faces, missed = largest_face_crops(path, detector, image_size, channels)
+        report.setdefault("photos", {})[path] = {"faces": len(faces), "no_face": len(missed)}
+        if train.soft is not None:  # a label counts as all of the photo's votes
+            faces = dataclasses.replace(faces, soft=np.eye(len(EMOTIONS), dtype=np.float32)[faces.labels])
+        train = train.concat(dataclasses.replace(faces, kind=train.kind, skipped=[], dropped={}))
+    return train
+
+
+def repeat_photos(train: FaceData, photo_keys: set[str], repeat: int) -> FaceData:
+    """Each photo face `repeat` times, so that a small photo set weighs more against many crops."""
+    photo_index = np.array([i for i, key in enumerate(train.keys) if key in photo_keys], dtype=np.int64)
+    extra = np.tile(photo_index, repeat - 1)
+    return train.select(np.concatenate([np.arange(len(train)), extra]))
+
+
 def _keep_known(data: FaceData, labels: list[str], role: str, report: dict) -> FaceData:
     y = class_index(data, labels)
     unknown = data.select(np.flatnonzero(y < 0))
@@ -82,13 +104,20 @@ def prepare_training_data(
     balance: str,
     votes_weight: float,
     votes_from: str | None = None,
+    photos: list[str] | None = None,
+    photos_repeat: int = 1,
 ) -> TrainingData:
     """votes_weight: share of the annotators' votes in each target (0: labels only); votes_from: a FER+
-    folder lending its votes to the same faces in `data`."""
+    folder lending its votes to the same faces in `data`; photos: labelled uncropped photo sets added to
+    the training faces through the detector, each face `photos_repeat` times."""
     train = load_dataset(data, image_size, channels, per_class)
     if votes_from:
         train = borrow_votes(train, votes_from)
     report: dict = {"train_source": data, "val_source": val or f"{val_split:.0%} stratified split, seed {seed}"}
+    first_photo = len(train)
+    if photos:
+        train = add_photos(train, photos, image_size, channels, report)
+    photo_keys = set(train.keys[first_photo:])
     if val:
         held_out = load_dataset(val, image_size, channels)
     else:
@@ -111,6 +140,8 @@ def prepare_training_data(
             f"{data}: cleaning removed all {before_cleaning} training faces (duplicates, blanks or copies of "
             "validation faces): train on other data, or pass --no-clean to keep them"
         )
+    if photo_keys and photos_repeat > 1:
+        train = repeat_photos(train, photo_keys, photos_repeat)
     report["skipped"] = [list(pair) for pair in train.skipped + held_out.skipped]
     report["ferplus_dropped"] = {**train.dropped} if train.kind == "ferplus" else {}
     if balance == "synthesize":

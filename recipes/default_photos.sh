@@ -1,0 +1,30 @@
+#!/bin/sh
+# Fine-tune the shipped `ferplus` model on FER+ votes plus the muxspace photos cut by our detector
+# (issue 14). First a 4-fold cross-validation on the photos (each fold's model never saw its
+# validation photos) and a control run without photos, to measure what the photos add; then the
+# model trained on all photos. Every run resumes where it stopped when the script is started again.
+#
+#   OMP_NUM_THREADS=2 nohup sh recipes/default_photos.sh > runs/default-photos.log 2>&1 &
+#   python benchmarks/photo_cv.py runs/default-photos   # scores the folds on their photos
+set -e
+RUNS=${RUNS:-runs/default-photos}
+FOLDS=${FOLDS:-$HOME/.cache/moodlens/muxspace-folds}
+MOODLENS=${MOODLENS:-.venv/bin/moodlens}
+.venv/bin/python recipes/muxspace_folds.py --out "$FOLDS" --folds 4
+
+run() {
+    name=$1
+    shift
+    if [ -e "$RUNS/$name/last.pt" ]; then
+        $MOODLENS train --resume "$RUNS/$name"
+    else
+        $MOODLENS train ../shared/data/ferplus/FER2013Train --val ../shared/data/ferplus/FER2013Valid --votes \
+            --init ferplus --epochs 5 --lr 0.01 --tta flip --out "$RUNS/$name" "$@"
+    fi
+}
+
+run control
+for fold in 0 1 2 3; do
+    run "fold$fold" --photos "$FOLDS/fold$fold/train" --photos-repeat 4
+done
+run all --photos ../shared/data/muxspace --photos-repeat 4
