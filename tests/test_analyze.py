@@ -23,6 +23,7 @@ from moodlens.tracking import IouTracker
 from conftest import MUXSPACE, SHARED, make_pan_video, run_cli
 
 FACES = SHARED / "faces"
+CROWDS = SHARED / "crowds" / "wider416" / "images"
 SELFIE = FACES / "deepface" / "selfie-many-people.jpg"
 
 
@@ -58,7 +59,7 @@ def test_group_photo_faces_and_summary(analyzer):
     assert summary["dominant"] in analyzer.labels
     frame = result.to_dict()
     assert set(frame) == {"path", "width", "height", "faces"}
-    assert set(frame["faces"][0]) == {"box", "score", "emotion", "scores"}
+    assert set(frame["faces"][0]) == {"box", "score", "emotion", "scores", "size", "readable"}
 
 
 def test_analyzer_takes_paths_bytes_and_arrays(analyzer):
@@ -117,7 +118,9 @@ def test_analyze_folder_writes_json_csv_annotations_and_reports_errors(tmp_path)
     drawn = sorted(p.name for p in (out / "drawn").iterdir())
     assert drawn == ["couple.jpg", "group.jpg", "wall.jpg"]
     original, annotated = read_image(SELFIE), read_image(out / "drawn" / "group.jpg")
-    assert annotated.shape == original.shape and np.abs(annotated.astype(int) - original).mean() > 1
+    height, width = original.shape[:2]
+    assert annotated.shape[1] == width and annotated.shape[0] > height  # the mood panel goes under the photo
+    assert np.abs(annotated[:height].astype(int) - original).mean() > 1
 
 
 def test_blur_hides_the_faces(tmp_path, analyzer):
@@ -212,15 +215,21 @@ def test_ray_run_writes_the_same_records_as_a_local_run(tmp_path):
     photos.mkdir()
     for name in ("2007_007763.jpg", "2008_001009.jpg", "bald_guys.jpg"):
         (photos / name).write_bytes((FACES / "dlib" / name).read_bytes())
+    (photos / "parade.jpg").write_bytes((CROWDS / "0_Parade_marchingband_1_172.jpg").read_bytes())
     (photos / "corrupt.jpg").write_bytes(b"\xff\xd8\xff garbage")
     video = make_pan_video(tmp_path / "pan.mp4", frames=10)
-    local = run_cli("analyze", photos, video, "--json", tmp_path / "local.json")
-    on_ray = run_cli("analyze", photos, video, "--json", tmp_path / "ray.json", "--ray", "--workers", "1")
-    assert local.returncode == on_ray.returncode == 1, on_ray.stderr[-2000:]
-    local_records = json.loads((tmp_path / "local.json").read_text())
-    ray_records = json.loads((tmp_path / "ray.json").read_text())
-    assert len(ray_records) == 4 + 10
+    runs = {}
+    for where, ray in (("local", []), ("ray", ["--ray", "--workers", "1"])):
+        out = tmp_path / where
+        result = run_cli("analyze", photos, video, "--json", out / "faces.json", "--summary", out, *ray)
+        assert result.returncode == 1, result.stderr[-2000:]
+        runs[where] = json.loads((out / "faces.json").read_text()), json.loads((out / "summary.json").read_text())
+    (local_records, local_summary), (ray_records, ray_summary) = runs["local"], runs["ray"]
+    assert len(ray_records) == 5 + 10
     assert ray_records == local_records
+    parade = next(r for r in ray_records if r["path"].endswith("parade.jpg"))
+    assert len(parade["faces"]) > 20 and not any(f["readable"] for f in parade["faces"])  # a crowd of small faces
+    assert ray_summary["crowd"] == local_summary["crowd"]
 
 
 def test_16_bit_greyscale_photos_are_scaled_not_clipped(analyzer):

@@ -13,6 +13,7 @@ from conftest import MUXSPACE, SHARED, make_pan_video, run_cli, start_server
 
 SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
 CROWD = SHARED / "faces" / "dlib" / "bald_guys.jpg"
+PARADE = SHARED / "crowds" / "wider416" / "images" / "0_Parade_marchingband_1_172.jpg"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -81,7 +82,8 @@ def test_upload_a_group_photo_draws_faces_bars_and_chart(server, browser):
     assert page.locator("#faces li.face").first.locator(".bar").count() == 7
     assert page.eval_on_selector("#photo", "c => [c.width, c.height]") == [600, 604]
     assert painted_pixels(page, "#summary-chart") > 1000
-    assert "7 faces" in page.text_content("#crowd-text")
+    assert page.text_content("#crowd-text").startswith("7 faces, 7 readable: ")
+    assert " of the readable faces." in page.text_content("#crowd-text")
     box = page.evaluate("() => state.result.faces[0].box")
     region = f"c => Array.from(c.getContext('2d').getImageData({box[0] + 10}, {box[1] + 20}, 40, 40).data)"
     before = np.array(page.eval_on_selector("#photo", region), float)
@@ -142,7 +144,8 @@ def test_a_crowd_at_phone_width_has_numbered_faces_and_labels_that_never_overlap
         others = [r for r in labels + layout["badges"] if r is not label] + boxes[:i] + boxes[i + 1 :]
         assert not any(overlap(label, other) for other in others), label
 
-    unlabelled = next(i for i, label in enumerate(layout["labels"]) if label is None)
+    readable = page.evaluate("() => state.result.faces.map(f => f.readable)")
+    unlabelled = next(i for i, label in enumerate(layout["labels"]) if label is None and readable[i])
     box = page.evaluate(f"() => state.result.faces[{unlabelled}].box")
     shown = page.eval_on_selector("#photo", "c => { const r = c.getBoundingClientRect(); return [r.x, r.y, r.width]; }")
     ratio = shown[2] / width
@@ -150,6 +153,21 @@ def test_a_crowd_at_phone_width_has_numbered_faces_and_labels_that_never_overlap
     assert page.evaluate("() => state.selected") == unlabelled
     assert page.evaluate(f"() => state.layout.labels[{unlabelled}] !== null")  # a tapped face shows its label
     assert page.get_attribute("#faces li.selected", "data-number") == str(unlabelled + 1)
+    page.close()
+
+
+def test_a_crowd_too_small_to_read_is_counted_and_said_to_be_unreadable(server, browser):
+    page = browser.new_page()
+    page.goto(server)
+    page.set_input_files("#file", str(PARADE))
+    page.wait_for_selector("body[data-faces]", timeout=30_000)
+    faces = int(page.get_attribute("body", "data-faces"))
+    assert faces >= 20
+    assert page.text_content("#crowd-text") == f"{faces} faces, 0 readable: too small to read."
+    titles = page.eval_on_selector_all("#faces li.face strong", "items => items.map(i => i.textContent)")
+    assert len(titles) == faces and all(t.startswith("too small to read (") for t in titles)
+    assert page.locator("#faces li.face .bar").count() == 0
+    assert all(label is None for label in page.evaluate("() => state.layout.labels"))
     page.close()
 
 

@@ -41,9 +41,12 @@ def test_analyze_a_group_photo(server):
     assert (body["width"], body["height"]) == (600, 604)
     assert len(body["faces"]) == 7 and body["summary"]["faces"] == 7
     face = body["faces"][0]
-    assert set(face) == {"box", "score", "emotion", "scores"} and len(face["box"]) == 4
+    assert set(face) == {"box", "score", "emotion", "scores", "size", "readable"} and len(face["box"]) == 4
     assert abs(sum(face["scores"].values()) - 1) < 1e-3
-    assert sum(body["summary"]["counts"].values()) == 7 and body["summary"]["dominant"] in face["scores"]
+    summary = body["summary"]
+    assert sum(summary["counts"].values()) == summary["readable"] == 7 and summary["dominant"] in face["scores"]
+    for label, share in summary["shares"].items():
+        assert share["low"] <= share["share"] == summary["counts"][label] / 7 <= share["high"]
     assert body["timing_ms"]["total"] > 0
     assert "annotated_image" not in body
 
@@ -56,7 +59,8 @@ def test_options_model_threshold_max_faces_and_annotated_image(server):
     assert len(body["faces"]) == 3 and all(f["score"] >= 0.8 for f in body["faces"])
     header, data = body["annotated_image"].split(",", 1)
     assert header == "data:image/jpeg;base64"
-    assert read_image(base64.b64decode(data)).shape == (604, 600, 3)
+    height, width, _ = read_image(base64.b64decode(data)).shape
+    assert width == 600 and height > 604  # the photo over its legend and mood panel
     assert upload(server, SELFIE, model="nope").status_code == 404
     assert upload(server, SELFIE, threshold=1.5).status_code == 422
 

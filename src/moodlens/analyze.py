@@ -93,7 +93,7 @@ class Session:
         stem = Path(result.path).stem
         names[stem] = names.get(stem, 0) + 1
         target = Path(self.options.annotate) / (f"{stem}.jpg" if names[stem] == 1 else f"{stem}-{names[stem]}.jpg")
-        drawn = annotate(image, result.faces, blur=self.options.blur)
+        drawn = annotate(image, result.faces, self.analyzer.labels, blur=self.options.blur)
         ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
         if not ok:
             raise output_error(target, OSError("JPEG encoding failed"))
@@ -117,7 +117,7 @@ class Session:
                 summary.add(result)
                 self.outcome.frames += 1
                 if writer:
-                    writer.write(annotate(frame.image, result.faces, blur=self.options.blur))
+                    writer.write(annotate(frame.image, result.faces, self.analyzer.labels, blur=self.options.blur))
         finally:
             if writer:
                 writer.close()

@@ -1,14 +1,16 @@
-"""Drawing results onto images: numbered boxes, labels and labelled probability bars where they fit, and
-blurring faces for privacy. Text is sized to the picture, so it stays legible on large photos."""
+"""Drawing results onto images: numbered boxes, labels and labelled probability bars where they fit, a legend
+and mood panel under the picture, and blurring faces for privacy. Text is sized to the picture, so it stays
+legible on large photos."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from .results import Face
+from .results import READABLE_WIDTH, Face, crowd_summary
 
 # One colour per emotion (RGB), shared with the web page's palette.
 COLORS = {
@@ -21,6 +23,7 @@ COLORS = {
     "neutral": (160, 160, 160),
     "contempt": (203, 75, 22),
 }
+UNREADABLE = (90, 90, 90)  # faces found but too small to read
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 Rect = tuple[int, int, int, int]  # x, y, w, h
 
@@ -87,6 +90,8 @@ def layout(faces: list[Face], width: int, height: int, style: Style, bars: bool 
             inside = rect[0] >= 0 and rect[1] >= 0 and rect[0] + rect[2] <= width and rect[1] + rect[3] <= height
             return inside and not any(overlaps(rect, other) for other in taken if other not in own)
 
+        if not faces[i].readable:
+            continue
         label_w = style.text_width(label_text(faces[i]))
         spots = [(x, y - style.line, label_w, style.line), (x, y + h, label_w, style.line)]
         placements[i].label = next((r for r in spots if free(r)), None)
@@ -114,28 +119,64 @@ def label_text(face: Face) -> str:
     return f"{face.emotion} {face.scores[face.emotion]:.0%}"
 
 
-def annotate(image: np.ndarray, faces: list[Face], blur: bool = False, bars: bool = True) -> np.ndarray:
+def annotate(
+    image: np.ndarray, faces: list[Face], labels: list[str], blur: bool = False, bars: bool = True
+) -> np.ndarray:
     """A copy of the RGB image with every face boxed and numbered, labelled and given its probability bars
-    where there is room for them."""
+    where there is room for them, over a panel with the legend and the mood of its faces."""
     out = blur_faces(image, faces) if blur else image.copy()
     style = Style.for_image(out.shape[1], out.shape[0])
     for i, (face, place) in enumerate(zip(faces, layout(faces, out.shape[1], out.shape[0], style, bars), strict=True)):
-        color = COLORS.get(face.emotion, (255, 255, 255))
+        color = COLORS.get(face.emotion, (255, 255, 255)) if face.readable else UNREADABLE
         x, y, w, h = face.box
-        cv2.rectangle(out, (x, y), (x + w, y + h), color, style.thickness + 1)
-        for rect, text in ((place.number, badge(face, i)), (place.label, label_text(face))):
-            if rect:
-                draw_text_box(out, rect, text, color, style)
+        cv2.rectangle(out, (x, y), (x + w, y + h), color, style.thickness + (1 if face.readable else 0))
+        draw_text_box(out, place.number, badge(face, i), color, style)
+        if place.label:  # only readable faces get one
+            draw_text_box(out, place.label, label_text(face), color, style)
         if place.bars:
             draw_bars(out, face, place.bars, style)
-    return out
+    return np.vstack([out, mood_panel(faces, labels, out.shape[1], style)])
+
+
+def mood_panel(faces: list[Face], labels: list[str], width: int, style: Style) -> np.ndarray:
+    """A strip for under the picture: faces found and read, then a legend of the emotion colours giving each
+    emotion's share of the readable faces with its 95 % interval. Its height depends on the width only, so
+    every frame of a video gets the same."""
+    summary = crowd_summary(faces, labels)
+    unread = summary["faces"] - summary["readable"]
+    header = f"{summary['faces']} faces, {summary['readable']} readable"
+    if unread:
+        header += f" (under {READABLE_WIDTH} px: counted, not read)"
+    entries = []
+    for label in sorted(labels, key=lambda name: -summary["shares"][name]["share"]):
+        share = summary["shares"][label]
+        text = f"{label} {round(100 * share['share'])} %"
+        if summary["counts"][label]:
+            text += f" ({round(100 * share['low'])}-{round(100 * share['high'])})"
+        entries.append((COLORS.get(label, (255, 255, 255)), text))
+    entries.append((UNREADABLE, f"unreadable {unread}"))
+    cell = style.text_width("surprise 100 % (100-100)") + style.line
+    columns = max(1, width // cell)
+    pad = style.line // 2
+    panel = np.full((style.line * (1 + math.ceil(len(entries) / columns)) + 2 * pad, width, 3), 255, np.uint8)
+    put_text(panel, header, pad, pad + style.line, style)
+    for k, (color, text) in enumerate(entries):
+        row, column = divmod(k, columns)
+        x, top = pad + column * cell, pad + (row + 1) * style.line
+        cv2.rectangle(panel, (x, top + 3), (x + style.line - 6, top + style.line - 3), color, -1)
+        put_text(panel, text, x + style.line, top + style.line, style)
+    return panel
+
+
+def put_text(out: np.ndarray, text: str, x: int, bottom: int, style: Style, color: tuple = (0, 0, 0)) -> None:
+    """`text` on the line of text ending at `bottom`."""
+    cv2.putText(out, text, (x, bottom - style.line // 4), FONT, style.scale, color, style.thickness, cv2.LINE_AA)
 
 
 def draw_text_box(out: np.ndarray, rect: Rect, text: str, color: tuple, style: Style) -> None:
     x, y, w, h = rect
     cv2.rectangle(out, (x, y), (x + w, y + h), color, -1)
-    baseline = y + h - style.line // 4
-    cv2.putText(out, text, (x + style.line // 6, baseline), FONT, style.scale, (0, 0, 0), style.thickness, cv2.LINE_AA)
+    put_text(out, text, x + style.line // 6, y + h, style)
 
 
 def draw_bars(out: np.ndarray, face: Face, rect: Rect, style: Style) -> None:
@@ -152,14 +193,4 @@ def draw_bars(out: np.ndarray, face: Face, rect: Rect, style: Style) -> None:
             COLORS.get(label, (255, 255, 255)),
             -1,
         )
-        text = f"{label} {p:.0%}"
-        cv2.putText(
-            out,
-            text,
-            (x + bar_w + 4, top + style.line - style.line // 4),
-            FONT,
-            style.scale,
-            (255, 255, 255),
-            style.thickness,
-            cv2.LINE_AA,
-        )
+        put_text(out, f"{label} {p:.0%}", x + bar_w + 4, top + style.line, style, (255, 255, 255))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .datasets import DatasetError
 from .labels import UnknownLabelError, parse_classes
+from .results import READABLE_WIDTH, summary_lines
 from .sampling import BALANCE_MODES
 
 
@@ -247,6 +248,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         "detector": args.detector,
         "threshold": args.threshold,
         "max_faces": args.max_faces,
+        "readable_width": args.readable_width,
         **({"max_side": args.detect_size, "crowd": args.crowd} if args.detector == "centerface" else {}),
     }
     options = AnalyzeOptions(
@@ -272,10 +274,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         line += f"; {outcome.frames} video frames with {outcome.faces - crowd['faces']} face detections"
     print(line)
     if crowd["faces"]:
-        counts = ", ".join(f"{k} {v}" for k, v in crowd["counts"].items() if v)
-        print(
-            f"faces in the images: {counts}; dominant {crowd['dominant']}, positive share {crowd['positive_share']:.0%}"
-        )
+        found, *moods = summary_lines(crowd)
+        print(f"faces in the images: {found}" + (f"; {', '.join(moods)}" if moods else ""))
     for name, video in outcome.videos.items():
         print(f"{name}: {video['people']} people tracked")
     for error in outcome.errors:
@@ -377,6 +377,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="second detection pass at full resolution for small faces: when the first pass finds some (auto)",
     )
     p.add_argument("--max-faces", type=POSITIVE_INT, help="keep at most N faces per image, most confident first")
+    p.add_argument(
+        "--readable-width",
+        type=number(int, 0),
+        default=READABLE_WIDTH,
+        metavar="PX",
+        help="faces narrower than PX pixels are counted but get no emotion (0 reads every face)",
+    )
     p.add_argument("--json", help="write one record per image or frame to this JSON file")
     p.add_argument("--csv", help="write one row per face to this CSV file")
     p.add_argument("--annotate", metavar="DIR", help="write images (and videos) with faces drawn here")

@@ -16,7 +16,7 @@ from .crops import MARGIN, crop_faces
 from .detection import load_detector
 from .imaging import ImageError, read_image
 from .onnx_classifier import OnnxClassifier, resolve_onnx
-from .results import Face, ImageResult
+from .results import READABLE_WIDTH, Face, ImageResult
 
 ImageSource = str | os.PathLike | bytes | np.ndarray
 
@@ -50,14 +50,17 @@ class Analyzer:
         align: bool = True,
         tta: str | None = "flip",
         threads: int | None = None,
+        readable_width: int = READABLE_WIDTH,
         **detector_options,
     ):
+        """readable_width: faces narrower than this many pixels are found and counted but get no emotion."""
         # the classifier's threads sleep between calls so that the detector, run in turn, has the cores
         self.classifier = OnnxClassifier(resolve_onnx(model), threads=threads, spin=False)
         options = {"threads": threads} if detector == "centerface" else {}
         self.detector = load_detector(detector, threshold=threshold, **options, **detector_options)
         self.labels = self.classifier.labels
         self.max_faces, self.margin, self.align, self.tta = max_faces, margin, align, tta
+        self.readable_width = readable_width
 
     def analyze(self, source: ImageSource, path: str | None = None, **limits) -> ImageResult:
         """Every face in one image (a file path, encoded bytes or an RGB array)."""
@@ -102,7 +105,9 @@ class Analyzer:
 
     def face(self, box: tuple[int, int, int, int], score: float, probs: np.ndarray) -> Face:
         scores = {label: round(float(p), 6) for label, p in zip(self.labels, probs, strict=True)}
-        return Face(tuple(int(v) for v in box), round(score, 4), self.labels[int(probs.argmax())], scores)
+        readable = box[2] >= self.readable_width
+        emotion = self.labels[int(probs.argmax())] if readable else None
+        return Face(tuple(int(v) for v in box), round(score, 4), emotion, scores)
 
     def analyze_paths(self, paths: Iterable[Path], batch_size: int = 16) -> Iterator[ImageResult]:
         """Results in the order of `paths`; an unreadable file yields a result with `error` set."""

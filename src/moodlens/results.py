@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 POSITIVE = ("happy",)  # what counts as a positive face in `positive_share`
+# Faces narrower than this (in pixels of the photo) are counted but not read: below it the shipped models
+# keep less than 80 % of their full-size accuracy (benchmarks/readable_size.py, "readable_width").
+READABLE_WIDTH = 20
+Z95 = 1.959964  # the standard normal quantile of a two-sided 95 % interval
 
 
 @dataclass
 class Face:
     box: tuple[int, int, int, int]  # x, y, w, h in pixels of the original image
     score: float  # detector confidence
-    emotion: str
-    scores: dict[str, float]  # probability per label, summing to 1
+    emotion: str | None  # None: too small to read (narrower than READABLE_WIDTH)
+    scores: dict[str, float]  # the model's probability per label, summing to 1, also for unreadable faces
     track: int | None = None  # person id across video frames
+
+    @property
+    def readable(self) -> bool:
+        return self.emotion is not None
 
     def to_dict(self) -> dict:
         record = asdict(self)
         record["box"] = list(self.box)
+        record.update(size=self.box[2], readable=self.readable)
         if self.track is None:
             del record["track"]
         return record
@@ -52,39 +62,79 @@ class ImageResult:
         return crowd_summary(self.faces, labels)
 
 
+def wilson_interval(count: int, n: int) -> tuple[float, float]:
+    """95 % Wilson score interval of the share count / n (sound for small n and for shares near 0 or 1)."""
+    if n == 0:
+        return 0.0, 1.0
+    share = count / n
+    centre = share + Z95**2 / (2 * n)
+    spread = Z95 * math.sqrt(share * (1 - share) / n + Z95**2 / (4 * n * n))
+    scale = 1 + Z95**2 / n
+    return max(0.0, (centre - spread) / scale), min(1.0, (centre + spread) / scale)
+
+
 class CrowdTally:
     """Running counts and probability sums over any number of faces, in constant memory."""
 
     def __init__(self, labels: list[str]):
         self.labels = labels
         self.faces = 0
+        self.readable = 0
         self.counts = dict.fromkeys(labels, 0)
         self.sums = dict.fromkeys(labels, 0.0)
 
     def add(self, faces: list[Face]) -> None:
         for face in faces:
             self.faces += 1
+            if not face.readable:
+                continue
+            self.readable += 1
             self.counts[face.emotion] += 1
             for label in self.labels:
                 self.sums[label] += face.scores[label]
 
     def summary(self) -> dict:
-        """Faces per emotion, mean probabilities, the dominant emotion and the share of positive faces."""
-        n = self.faces
+        """Faces found and read; per emotion, the readable faces showing it and their share with a 95 % interval
+        (treating the faces as a sample of the crowd); mean probabilities, the dominant emotion and the share of
+        positive faces, all over the readable faces."""
+        n = self.readable
         mean = {label: self.sums[label] / n if n else 0.0 for label in self.labels}
+        shares = {}
+        for label, count in self.counts.items():
+            low, high = wilson_interval(count, n)
+            shares[label] = {"share": count / n if n else 0.0, "low": round(low, 4), "high": round(high, 4)}
         return {
-            "faces": n,
+            "faces": self.faces,
+            "readable": n,
             "counts": dict(self.counts),
+            "shares": shares,
             "mean_scores": mean,
             "dominant": max(mean, key=mean.get) if n else None,
             "positive_share": sum(self.counts.get(p, 0) for p in POSITIVE) / n if n else 0.0,
         }
 
 
+def summary_lines(summary: dict, top: int = 3) -> list[str]:
+    """The crowd in words: faces found and read, then the `top` emotions with their 95 % intervals."""
+    lines = [f"{summary['faces']} faces, {summary['readable']} readable"]
+    ranked = sorted(summary["shares"].items(), key=lambda item: -item[1]["share"])
+    for label, share in ranked[:top]:
+        if summary["counts"][label]:
+            low, high = round(100 * share["low"]), round(100 * share["high"])
+            lines.append(f"{label} {round(100 * share['share'])} % ({low}-{high} %)")
+    return lines
+
+
 def crowd_summary(faces: list[Face], labels: list[str]) -> dict:
     tally = CrowdTally(labels)
     tally.add(faces)
     return tally.summary()
+
+
+def face_columns(labels: list[str]) -> list[str]:
+    """The columns of `face_rows`, in order (w is the face's size in pixels)."""
+    columns = ["path", "frame", "time", "face", "track", "x", "y", "w", "h", "score", "readable", "emotion"]
+    return columns + [f"p_{label}" for label in labels]
 
 
 def face_rows(results: list[ImageResult]) -> list[dict]:
@@ -94,7 +144,7 @@ def face_rows(results: list[ImageResult]) -> list[dict]:
         for index, face in enumerate(result.faces):
             row = {"path": result.path, "frame": result.frame, "time": result.time, "face": index, "track": face.track}
             row.update(x=face.box[0], y=face.box[1], w=face.box[2], h=face.box[3], score=face.score)
-            row["emotion"] = face.emotion
+            row.update(readable=face.readable, emotion=face.emotion)
             row.update({f"p_{label}": p for label, p in face.scores.items()})
             rows.append(row)
     return rows

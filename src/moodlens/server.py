@@ -138,7 +138,7 @@ def result_body(result: ImageResult, labels: list[str], model: str, timing: dict
         "summary": result.summary(labels),
     }
     if image is not None:
-        body["annotated_image"] = encode_jpeg(annotate(image, result.faces, blur=blur))
+        body["annotated_image"] = encode_jpeg(annotate(image, result.faces, labels, blur=blur))
     return body
 
 

@@ -21,28 +21,34 @@ class VideoSummary:
 
     def add(self, result: ImageResult) -> None:
         summary = crowd_summary(result.faces, self.labels)
-        row = {"frame": result.frame, "time": result.time, "faces": summary["faces"]}
-        row.update({label: summary["counts"][label] / max(1, summary["faces"]) for label in self.labels})
+        row = {"frame": result.frame, "time": result.time, "faces": summary["faces"], "readable": summary["readable"]}
+        for label, share in summary["shares"].items():
+            row.update({label: share["share"], f"{label}_low": share["low"], f"{label}_high": share["high"]})
         self.rows.append(row)
         for face in result.faces:
             person = self.people.setdefault(
-                face.track, {"track": face.track, "frames": 0, "first": result.time, "sums": np.zeros(len(self.labels))}
+                face.track,
+                {"track": face.track, "frames": 0, "read": 0, "first": result.time, "sums": np.zeros(len(self.labels))},
             )
             person["frames"] += 1
             person["last"] = result.time
-            person["sums"] += [face.scores[label] for label in self.labels]
+            if face.readable:
+                person["read"] += 1
+                person["sums"] += [face.scores[label] for label in self.labels]
 
     def person_summaries(self) -> list[dict]:
+        """Per tracked person: frames seen, frames readable, and the mean probabilities over the readable ones."""
         out = []
         for person in self.people.values():
-            mean = person["sums"] / person["frames"]
+            mean = person["sums"] / max(1, person["read"])
             out.append(
                 {
                     "track": person["track"],
                     "frames": person["frames"],
+                    "readable_frames": person["read"],
                     "first": person["first"],
                     "last": person["last"],
-                    "dominant": self.labels[int(mean.argmax())],
+                    "dominant": self.labels[int(mean.argmax())] if person["read"] else None,
                     "mean_scores": {label: round(float(p), 6) for label, p in zip(self.labels, mean, strict=True)},
                 }
             )
@@ -53,7 +59,8 @@ class VideoSummary:
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = {kind: out_dir / f"{stem}.{kind}" for kind in ("timeline.csv", "timeline.png", "people.json")}
         with open(paths["timeline.csv"], "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["frame", "time", "faces", *self.labels])
+            columns = [f"{label}{part}" for label in self.labels for part in ("", "_low", "_high")]
+            writer = csv.DictWriter(f, fieldnames=["frame", "time", "faces", "readable", *columns])
             writer.writeheader()
             writer.writerows(self.rows)
         plot_timeline(self.rows, self.labels, paths["timeline.png"])
@@ -74,7 +81,8 @@ def smoothed(values: list[float], window: int) -> np.ndarray:
 
 
 def plot_timeline(rows: list[dict], labels: list[str], path: Path, window: int = 5) -> None:
-    """Each emotion's share of the faces over time, smoothed over `window` analysed frames."""
+    """Each emotion's share of the readable faces over time with its 95 % interval as a band, smoothed over
+    `window` analysed frames."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -84,10 +92,12 @@ def plot_timeline(rows: list[dict], labels: list[str], path: Path, window: int =
 
     fig, ax = plt.subplots(figsize=(9, 3.5))
     times = [r["time"] for r in rows]
-    for label in labels:
-        shares = smoothed([r[label] for r in rows], window) if rows else []
-        ax.plot(times, shares, label=label, color=np.array(COLORS.get(label, (0, 0, 0))) / 255)
-    ax.set(xlabel="time (s)", ylabel="share of faces", ylim=(0, 1), title="mood over time")
+    for label in labels if rows else []:
+        color = np.array(COLORS.get(label, (0, 0, 0))) / 255
+        shares, low, high = (smoothed([r[f"{label}{part}"] for r in rows], window) for part in ("", "_low", "_high"))
+        ax.plot(times, shares, label=label, color=color)
+        ax.fill_between(times, low, high, color=color, alpha=0.12, linewidth=0)
+    ax.set(xlabel="time (s)", ylabel="share of readable faces", ylim=(0, 1), title="mood over time")
     ax.legend(loc="upper left", bbox_to_anchor=(1, 1), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

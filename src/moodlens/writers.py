@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .results import face_columns
+
 
 class OutputError(OSError):
     """A result could not be written; what was written before stays valid."""
@@ -100,8 +102,7 @@ class CsvFaceWriter:
     """One row per face; the header is fixed by the model's labels."""
 
     def __init__(self, path: str | None, labels: list[str]):
-        self.fields = ["path", "frame", "time", "face", "track", "x", "y", "w", "h", "score", "emotion"]
-        self.fields += [f"p_{label}" for label in labels]
+        self.fields = face_columns(labels)
         self.file = RecordFile(path, self.encode(None), b"") if path else None
 
     def encode(self, rows: list[dict] | None) -> bytes:

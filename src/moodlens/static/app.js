@@ -5,6 +5,8 @@ const COLORS = {
   angry: "#dc322f", disgust: "#859900", fear: "#6c71c4", happy: "#fabe14",
   sad: "#268bd2", surprise: "#d33682", neutral: "#a0a0a0", contempt: "#cb4b16",
 };
+const UNREADABLE = "#5a5a5a";  // faces found but too small to read: no emotion
+const percent = (p) => `${Math.round(p * 100)}%`;
 const $ = (id) => document.getElementById(id);
 const state = {
   bitmap: null, result: null, selected: -1, layout: null,
@@ -47,9 +49,9 @@ function layoutFaces(ctx, faces, scale, width, height, selected) {
   const order = faces.map((_, i) => i).sort((a, b) =>
     (b === selected) - (a === selected) || faces[b].box[2] * faces[b].box[3] - faces[a].box[2] * faces[a].box[3]);
   const labels = new Array(faces.length).fill(null);
-  for (const i of order) {
+  for (const i of order.filter((i) => faces[i].readable)) {
     const [x, y, w, h] = faces[i].box;
-    const text = `${faces[i].emotion} ${Math.round(faces[i].scores[faces[i].emotion] * 100)}%`;
+    const text = `${faces[i].emotion} ${percent(faces[i].scores[faces[i].emotion])}`;
     const size = { w: ctx.measureText(text).width + 6 / scale, h: font + 4 / scale };
     const spots = [{ x, y: y - size.h }, { x, y: y + h }, { x: x + w - size.w, y: y - size.h }];
     const fitting = spots.map((s) => ({ ...s, ...size, text })).filter((r) => inside(r, width, height));
@@ -78,7 +80,7 @@ function drawFaces(ctx, faces, scale, blur, source, selected = -1) {
   const order = faces.map((_, i) => i).filter((i) => i !== selected).concat(selected >= 0 ? [selected] : []);
   order.forEach((i) => {
     const face = faces[i];
-    const color = COLORS[face.emotion] || "#fff";
+    const color = face.readable ? COLORS[face.emotion] || "#fff" : UNREADABLE;
     ctx.strokeStyle = color;
     ctx.lineWidth = (i === selected ? 4 : 2) / scale;
     ctx.strokeRect(...face.box);
@@ -92,22 +94,42 @@ function drawFaces(ctx, faces, scale, blur, source, selected = -1) {
   return layout;
 }
 
-function drawBarChart(canvas, counts) {
+function drawShareChart(canvas, summary) {
+  // each emotion's share of the readable faces, with its 95 % interval as a whisker
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  const labels = Object.keys(counts);
-  const max = Math.max(1, ...Object.values(counts));
+  const labels = Object.keys(summary.shares);
   const slot = canvas.width / labels.length;
+  const top = 14, bottom = canvas.height - 20;
+  const y = (share) => bottom - share * (bottom - top);
   ctx.font = "11px sans-serif";
   ctx.textAlign = "center";
   labels.forEach((label, i) => {
-    const height = (canvas.height - 36) * counts[label] / max;
+    const { share, low, high } = summary.shares[label];
+    const middle = i * slot + slot / 2;
     ctx.fillStyle = COLORS[label] || "#888";
-    ctx.fillRect(i * slot + 6, canvas.height - 20 - height, slot - 12, height);
+    ctx.fillRect(i * slot + 6, y(share), slot - 12, bottom - y(share));
     ctx.fillStyle = "#222";
-    ctx.fillText(label, i * slot + slot / 2, canvas.height - 6);
-    ctx.fillText(String(counts[label]), i * slot + slot / 2, canvas.height - 24 - height);
+    ctx.fillText(label, middle, canvas.height - 6);
+    if (!summary.readable) return;
+    ctx.strokeStyle = "#222";
+    ctx.beginPath();
+    ctx.moveTo(middle, y(low)); ctx.lineTo(middle, y(high));
+    ctx.moveTo(middle - 4, y(high)); ctx.lineTo(middle + 4, y(high));
+    ctx.moveTo(middle - 4, y(low)); ctx.lineTo(middle + 4, y(low));
+    ctx.stroke();
+    ctx.fillText(percent(share), middle, Math.max(10, y(high) - 3));
   });
+}
+
+function crowdText(summary) {
+  if (!summary.faces) return "No face found.";
+  const found = `${summary.faces} faces, ${summary.readable} readable`;
+  const moods = Object.entries(summary.shares)
+    .filter(([label]) => summary.counts[label])
+    .sort((a, b) => b[1].share - a[1].share).slice(0, 3)
+    .map(([label, s]) => `${label} ${percent(s.share)} (${Math.round(s.low * 100)}-${percent(s.high)})`);
+  return moods.length ? `${found}: ${moods.join(", ")} of the readable faces.` : `${found}: too small to read.`;
 }
 
 function faceList(faces) {
@@ -116,19 +138,21 @@ function faceList(faces) {
   faces.forEach((face, i) => {
     const item = document.createElement("li");
     item.className = "face";
-    item.dataset.emotion = face.emotion;
+    item.dataset.emotion = face.readable ? face.emotion : "unreadable";
     item.dataset.number = String(i + 1);  // the number drawn on the face in the picture
     const title = document.createElement("strong");
-    title.textContent = `${face.emotion} (${Math.round(face.scores[face.emotion] * 100)}%)`;
+    title.textContent = face.readable
+      ? `${face.emotion} (${percent(face.scores[face.emotion])})`
+      : `too small to read (${face.size} px wide)`;
     item.append(title);
-    for (const [label, p] of Object.entries(face.scores)) {
+    for (const [label, p] of face.readable ? Object.entries(face.scores) : []) {
       const bar = document.createElement("div");
       bar.className = "bar";
       bar.innerHTML = `<span></span><div class="track"><div class="fill"></div></div><span></span>`;
       bar.children[0].textContent = label;
       bar.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
       bar.querySelector(".fill").style.background = COLORS[label] || "#888";
-      bar.children[2].textContent = `${Math.round(p * 100)}%`;
+      bar.children[2].textContent = percent(p);
       item.append(bar);
     }
     item.addEventListener("mouseenter", () => selectFace(i, false));
@@ -185,11 +209,8 @@ async function analyzePhoto(file) {
     state.selected = -1;
     renderPhoto();
     faceList(body.faces);
-    drawBarChart($("summary-chart"), body.summary.counts);
-    const s = body.summary;
-    $("crowd-text").textContent = s.faces
-      ? `${s.faces} faces; mostly ${s.dominant}; ${Math.round(s.positive_share * 100)}% look happy.`
-      : "No face found.";
+    drawShareChart($("summary-chart"), body.summary);
+    $("crowd-text").textContent = crowdText(body.summary);
     $("status").textContent = `${body.faces.length} faces in ${Math.round(body.timing_ms.total)} ms.`;
     $("download").disabled = false;
     document.body.dataset.faces = String(body.faces.length);
@@ -240,7 +261,7 @@ function drawMoodChart() {
     ctx.lineWidth = 2;
     ctx.beginPath();
     state.history.forEach((h, j) => {
-      const share = h.faces ? h.counts[label] / h.faces : 0;
+      const share = h.readable ? h.counts[label] / h.readable : 0;
       if (j) ctx.lineTo(x(h.time), y(share)); else ctx.moveTo(x(h.time), y(share));
     });
     ctx.stroke();
@@ -269,7 +290,8 @@ function onLiveResult(event) {
   const faces = body.faces.map((f) => ({ ...f, box: f.box.map((v) => v * k) }));
   drawFaces(ctx, faces, scale, $("blur").checked, $("blur").checked ? video : null);
   const now = performance.now();
-  state.history.push({ time: now, faces: body.summary.faces, counts: body.summary.counts });
+  const summary = body.summary;
+  state.history.push({ time: now, faces: summary.faces, readable: summary.readable, counts: summary.counts });
   state.frames.push(now);
   state.frames = state.frames.filter((t) => now - t <= 2000);
   const fps = state.frames.length / 2;

@@ -1,0 +1,76 @@
+"""Crowds: small faces are counted but not read, and the mood of the readable ones comes with 95 % intervals."""
+
+import csv
+import json
+import math
+
+import pytest
+
+from moodlens import Analyzer
+from moodlens.results import READABLE_WIDTH, Z95, CrowdTally, summary_lines, wilson_interval
+
+from conftest import SHARED, run_cli
+
+PARADE = SHARED / "crowds" / "wider416" / "images" / "0_Parade_marchingband_1_172.jpg"
+SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
+BALD_GUYS = SHARED / "faces" / "dlib" / "bald_guys.jpg"
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    return Analyzer(threads=1)
+
+
+@pytest.mark.parametrize("count, n", [(62, 100), (3, 7), (412, 500), (1, 1000)])
+def test_wilson_interval_ends_are_the_shares_the_observed_one_is_1_96_standard_errors_from(count, n):
+    for p in wilson_interval(count, n):  # the defining equation of the score interval
+        assert abs(count / n - p) == pytest.approx(Z95 * math.sqrt(p * (1 - p) / n), abs=1e-9)
+
+
+def test_wilson_interval_at_the_edges():
+    assert wilson_interval(0, 10)[0] == 0 and 0.25 < wilson_interval(0, 10)[1] < 0.35
+    assert wilson_interval(10, 10)[1] == pytest.approx(1) and wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_faces_narrower_than_the_readable_width_are_counted_without_an_emotion(analyzer):
+    faces = analyzer.analyze(BALD_GUYS).faces + analyzer.analyze(PARADE).faces
+    small = [f for f in faces if f.box[2] < READABLE_WIDTH]
+    large = [f for f in faces if f.box[2] >= READABLE_WIDTH]
+    assert len(small) >= 20 and len(large) >= 20
+    assert all(f.emotion is None and not f.readable and abs(sum(f.scores.values()) - 1) < 1e-3 for f in small)
+    assert all(f.emotion == max(f.scores, key=f.scores.get) for f in large)
+    record = small[0].to_dict()
+    assert record["readable"] is False and record["emotion"] is None and record["size"] == small[0].box[2]
+
+    tally = CrowdTally(analyzer.labels)
+    tally.add(faces)
+    summary = tally.summary()
+    assert (summary["faces"], summary["readable"]) == (len(faces), len(large))
+    assert sum(summary["counts"].values()) == len(large)
+    for label, share in summary["shares"].items():
+        assert share["share"] == pytest.approx(summary["counts"][label] / len(large))
+        assert share["low"] <= share["share"] <= share["high"]
+    top = max(summary["counts"], key=summary["counts"].get)
+    assert summary_lines(summary)[0] == f"{len(faces)} faces, {len(large)} readable"
+    assert summary_lines(summary)[1].startswith(f"{top} {round(100 * summary['shares'][top]['share'])} % (")
+
+    every = Analyzer(threads=1, readable_width=0).analyze(PARADE).faces
+    assert every and all(f.readable for f in every)
+
+
+def test_crowd_summary_in_json_csv_console_and_summary_file(tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("analyze", PARADE, SELFIE, "--json", out / "f.json", "--csv", out / "f.csv", "--summary", out)
+    assert result.returncode == 0, result.stderr
+    records = json.loads((out / "f.json").read_text())
+    parade = next(r for r in records if r["path"] == str(PARADE))
+    assert parade["summary"]["readable"] == 0 < parade["summary"]["faces"] == len(parade["faces"])
+    crowd = json.loads((out / "summary.json").read_text())["crowd"]
+    assert crowd["faces"] == sum(len(r["faces"]) for r in records)
+    assert crowd["readable"] == sum(f["readable"] for r in records for f in r["faces"]) == 7  # the selfie's
+    with open(out / "f.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sum(row["readable"] == "False" and row["emotion"] == "" for row in rows) == crowd["faces"] - 7
+    line = result.stdout.splitlines()[1]
+    assert line.startswith(f"faces in the images: {crowd['faces']} faces, 7 readable; ")
+    assert " % (" in line
