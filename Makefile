@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SHARED ?= ../shared/data
 
-.PHONY: demo test lint clean peers browser
+.PHONY: demo test lint clean peers crowd-peers browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test: lint browser
 peers:
 	$(PYTHON) -m venv .venv-peers
 	.venv-peers/bin/pip install --quiet -r benchmarks/peers-requirements.txt
+
+# The peer face detectors compared in benchmarks/crowd_detection.py.
+crowd-peers: $(STAMP)
+	$(BIN)/pip install --quiet -r benchmarks/crowd-peers-requirements.txt
 
 clean:
 	rm -rf $(VENV) .venv-peers runs

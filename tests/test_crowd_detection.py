@@ -4,7 +4,9 @@ import csv
 import itertools
 from collections import defaultdict
 
+import cv2
 import numpy as np
+import pytest
 
 from moodlens.box_eval import matched_pairs
 from moodlens.detection import load_detector, tile_starts
@@ -37,13 +39,15 @@ def test_the_crowd_pass_finds_small_faces_the_first_pass_cannot_see():
     assert found["auto"] >= 1.5 * found["off"] and found["auto"] >= 0.5 * faces, (found, faces)
 
 
-def test_an_ordinary_photo_gets_one_pass_and_the_same_faces():
+@pytest.mark.parametrize("still", [True, False])
+def test_an_ordinary_photo_or_frame_gets_one_pass_and_the_same_faces(still):
     photo = read_image(SHARED / "faces" / "deepface" / "selfie-many-people.jpg")
     detector = load_detector("centerface", threads=1)
     net_h, net_w = detector.network_size(*photo.shape[:2])
-    first = detector.pass_at(photo, net_w / photo.shape[1], net_h / photo.shape[0])
-    assert not detector.wants_crowd_pass(first, net_w / photo.shape[1], max(photo.shape[:2]))
-    assert detector.detect(photo) == load_detector("centerface", crowd="off", threads=1).detect(photo)
+    first = detector.pass_at(photo, net_w / photo.shape[1], net_h / photo.shape[0], detector.CROWD_HINT)
+    assert not detector.wants_crowd_pass(first, net_w / photo.shape[1], max(photo.shape[:2]), still)
+    one_pass = load_detector("centerface", crowd="off", threads=1)
+    assert detector.detect(photo, still) == one_pass.detect(photo, still)
 
 
 def test_tiles_cover_the_image_and_overlap():
@@ -53,3 +57,22 @@ def test_tiles_cover_the_image_and_overlap():
         assert all(b - a <= 1024 - 96 for a, b in itertools.pairwise(starts))
     image = np.zeros((3000, 4000, 3), np.uint8)
     assert load_detector("centerface", crowd="on", threads=1).detect(image) == []
+
+
+def test_a_still_crowd_the_first_pass_misses_gets_the_crowd_pass_and_a_video_frame_does_not():
+    crowd = read_image(WIDER / "images" / "2_Demonstration_Protesters_2_531.jpg")  # 473 boxed faces, most tiny
+    detector = load_detector("centerface", threads=1)
+    one_pass = load_detector("centerface", crowd="off", threads=1).detect(crowd)
+    assert one_pass == []  # at 320 px the first pass sees no face
+    assert detector.detect(crowd, still=False) == []
+    assert len(detector.detect(crowd, still=True)) >= 40
+
+
+def test_a_large_still_photo_is_searched_at_its_own_resolution():
+    large = cv2.resize(read_image(SHARED / "faces" / "deepface" / "selfie-many-people.jpg"), None, fx=3, fy=3)
+    detector = load_detector("centerface", threads=1)
+    net_h, net_w = detector.network_size(*large.shape[:2])
+    first = detector.pass_at(large, net_w / large.shape[1], net_h / large.shape[0], detector.CROWD_HINT)
+    scale, side = net_w / large.shape[1], max(large.shape[:2])
+    assert detector.wants_crowd_pass(first, scale, side, still=True)
+    assert not detector.wants_crowd_pass(first, scale, side, still=False)

@@ -45,7 +45,8 @@ def load_detector(name: str = "centerface", **options) -> FaceDetector:
 class FaceDetector:
     name = "base"
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
+    def detect(self, image: np.ndarray, still: bool = True) -> list[Detection]:
+        """still: a photo rather than a video frame, where a detector may spend more time to find every face."""
         raise NotImplementedError
 
 
@@ -86,15 +87,17 @@ class centerface(FaceDetector):
     then, in crowds, a crowd pass at the image's own resolution (and at twice it for images up to 1024 px),
     in overlapping tiles, merged with the first by non-maximum suppression.
 
-    320 found every hand-boxed face at a sixth of the cost of 640 (benchmarks/results/detection.json). The
-    crowd pass runs with `crowd="auto"` when the first pass finds a face under SMALL_FACE network pixels
-    wide (there may be smaller ones it cannot see), or no face at all in a photo over 4 * max_side;
-    "on" always runs it, "off" never (benchmarks/results/crowd_detection.json).
+    320 found every hand-boxed face at a sixth of the cost of 640 (benchmarks/results/detection.json). With
+    `crowd="auto"` the crowd pass runs on a video frame when the first pass finds a sure face under SMALL_FACE
+    network pixels wide (there may be smaller ones it cannot see); on a still photo also when the photo is over
+    4 * max_side, when the first pass finds no sure face, or any hint (CROWD_HINT) of a small one. "on" always
+    runs it, "off" never (benchmarks/results/crowd_detection.json).
     """
 
     name = "centerface"
     SMALL_FACE = 16  # network pixels: faces narrower than this at the first pass's scale mean a crowd
-    CROWD_EVIDENCE = 0.5  # the least score of a first-pass face that can call for the crowd pass
+    CROWD_EVIDENCE = 0.5  # the least score of a first-pass face that can call for the crowd pass in a frame
+    CROWD_HINT = 0.3  # the least score of a small first-pass face that calls for it in a still photo
     TILE = 1024  # network input side of a crowd-pass tile; tiles overlap by TILE_OVERLAP
     TILE_OVERLAP = 96
 
@@ -119,32 +122,37 @@ class centerface(FaceDetector):
         scale = min(1.0, self.max_side / max(height, width))
         return max(32, round(height * scale / 32) * 32), max(32, round(width * scale / 32) * 32)
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
+    def detect(self, image: np.ndarray, still: bool = True) -> list[Detection]:
         height, width = image.shape[:2]
         net_h, net_w = self.network_size(height, width)
-        passes = [self.pass_at(image, net_w / width, net_h / height)]
-        if self.wants_crowd_pass(passes[0], net_w / width, max(width, height)):
+        first = self.pass_at(image, net_w / width, net_h / height, min(self.threshold, self.CROWD_HINT))
+        passes = [first[first[:, 4] > self.threshold]]
+        if self.wants_crowd_pass(first, net_w / width, max(width, height), still):
             scales = (1, 2) if max(width, height) <= 1024 else (1,)
             passes += [self.tiled_pass(image, scale) for scale in scales]
         return self.merged(passes, width, height)
 
-    def wants_crowd_pass(self, first: np.ndarray, scale: float, long_side: int) -> bool:
+    def wants_crowd_pass(self, first: np.ndarray, scale: float, long_side: int, still: bool) -> bool:
         if self.crowd != "auto":
             return self.crowd == "on"
-        # only sure detections count, so that a detector run at a low floor (the server filters each request
-        # by its own threshold) does not take every speck in a webcam frame for a crowd
-        sure = first[first[:, 4] >= max(self.threshold, self.CROWD_EVIDENCE)]
-        widths = sure[:, 2] * scale  # in network pixels
-        return bool((widths < self.SMALL_FACE).any()) or (len(sure) == 0 and long_side > 4 * self.max_side)
+        small = first[:, 2] * scale < self.SMALL_FACE  # in network pixels
+        # only sure detections count in frames, so that a detector run at a low floor (the server filters each
+        # request by its own threshold) does not take every speck in a webcam frame for a crowd
+        sure = first[:, 4] >= max(self.threshold, self.CROWD_EVIDENCE)
+        if not still:
+            return bool((small & sure).any())
+        hint = first[:, 4] >= self.CROWD_HINT
+        return long_side > 4 * self.max_side or not sure.any() or bool((small & hint).any())
 
-    def pass_at(self, image: np.ndarray, sx: float, sy: float) -> np.ndarray:
-        """Raw detections (N, 9: x, y, w, h, score, left eye x, y, right eye x, y) in image pixels, from one
-        run of the network on the image resized by (sx, sy), whose sides must come out multiples of 32."""
+    def pass_at(self, image: np.ndarray, sx: float, sy: float, floor: float) -> np.ndarray:
+        """Raw detections (N, 9: x, y, w, h, score, left eye x, y, right eye x, y) scoring over `floor`, in image
+        pixels, from one run of the network on the image resized by (sx, sy), whose sides must come out multiples
+        of 32."""
         height, width = image.shape[:2]
         size = (round(width * sx), round(height * sy))
         interpolation = cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR
         resized = cv2.resize(image, size, interpolation=interpolation) if (sx, sy) != (1, 1) else image
-        raw = self.network(resized)
+        raw = self.network(resized, floor)
         raw[:, [0, 2, 5, 7]] /= sx
         raw[:, [1, 3, 6, 8]] /= sy
         return raw
@@ -161,7 +169,7 @@ class centerface(FaceDetector):
                 pad_h, pad_w = -tile.shape[0] % 32, -tile.shape[1] % 32
                 if pad_h or pad_w:
                     tile = cv2.copyMakeBorder(tile, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT)
-                raw = self.network(tile)
+                raw = self.network(tile, self.threshold)
                 raw[:, [0, 5, 7]] += left
                 raw[:, [1, 6, 8]] += top
                 found.append(raw)
@@ -169,11 +177,11 @@ class centerface(FaceDetector):
         raw[:, [0, 1, 2, 3, 5, 6, 7, 8]] /= scale
         return raw
 
-    def network(self, image: np.ndarray) -> np.ndarray:
-        """Raw detections (N, 9) over the threshold, in the pixels of `image` (sides multiples of 32)."""
+    def network(self, image: np.ndarray, floor: float) -> np.ndarray:
+        """Raw detections (N, 9) scoring over `floor`, in the pixels of `image` (sides multiples of 32)."""
         x = image.transpose(2, 0, 1)[None].astype(np.float32)
         heat, scale, offset, landmarks = self.session.run(None, {self.input_name: x})
-        ys, xs = np.nonzero(heat[0, 0] > self.threshold)
+        ys, xs = np.nonzero(heat[0, 0] > floor)
         box_h = np.exp(scale[0, 0, ys, xs]) * 4
         box_w = np.exp(scale[0, 1, ys, xs]) * 4
         left = (xs + offset[0, 1, ys, xs] + 0.5) * 4 - box_w / 2
@@ -207,7 +215,7 @@ class haar(FaceDetector):
             raise DetectorError(f"OpenCV has no Haar cascade at {path} (OpenCV 5 dropped them; use opencv<5)")
         self.threshold, self.min_size = threshold, min_size
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
+    def detect(self, image: np.ndarray, still: bool = True) -> list[Detection]:
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         boxes, _, weights = self.cascade.detectMultiScale3(
             gray, scaleFactor=1.1, minNeighbors=5, minSize=(self.min_size, self.min_size), outputRejectLevels=True

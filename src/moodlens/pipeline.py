@@ -74,15 +74,17 @@ class Analyzer:
         paths: list[str | None],
         threshold: float | None = None,
         max_faces: int | None = None,
+        still: bool = True,
     ) -> list[ImageResult]:
         """Detect in each RGB image, then classify the faces of all images in one batched call.
 
         `threshold` and `max_faces` override the analyzer's for this call; a threshold below the
-        detector's own has no effect (NMS keeps the same boxes above any higher threshold).
+        detector's own has no effect (NMS keeps the same boxes above any higher threshold). `still`: photos,
+        not video frames, so the detector may take longer to find small faces.
         """
         limit = max_faces or self.max_faces
         per_image = [
-            [d for d in self.detector.detect(image) if threshold is None or d.score >= threshold][:limit]
+            [d for d in self.detector.detect(image, still) if threshold is None or d.score >= threshold][:limit]
             for image in images
         ]
         size, channels = self.classifier.image_size, self.classifier.channels

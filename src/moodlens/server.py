@@ -98,14 +98,23 @@ class Engine:
             raise ApiError(422, "unreadable_image", str(e)) from e
 
     def analyze(
-        self, data: bytes, name: str, model: str, threshold: float, max_faces: int | None, image=False, blur=False
+        self,
+        data: bytes,
+        name: str,
+        model: str,
+        threshold: float,
+        max_faces: int | None,
+        image: bool = False,
+        blur: bool = False,
+        still: bool = True,
     ) -> dict:
-        """Decode, analyse and build the answer (with the annotated picture if `image`) in one worker call."""
+        """Decode, analyse and build the answer (with the annotated picture if `image`) in one worker call;
+        `still`: an uploaded photo, not a live frame."""
         analyzer = self.analyzer(model)
         start = time.perf_counter()
         rgb = self.decode(data, name)
         decoded = time.perf_counter()
-        result = analyzer.analyze_images([rgb], [None], threshold=threshold, max_faces=max_faces)[0]
+        result = analyzer.analyze_images([rgb], [None], threshold=threshold, max_faces=max_faces, still=still)[0]
         timing = {"decode": (decoded - start) * 1000, "analyze": (time.perf_counter() - decoded) * 1000}
         self.metrics.faces.inc(len(result.faces))
         return result_body(result, analyzer.labels, model, timing, rgb if image else None, blur)
@@ -269,7 +278,9 @@ async def answer_frames(socket: WebSocket, engine: Engine, model: str, threshold
         start = time.perf_counter()
         try:
             body = await engine.admitted(
-                lambda data=message["bytes"]: engine.run(engine.analyze, data, "frame", model, threshold, None)
+                lambda data=message["bytes"]: engine.run(
+                    engine.analyze, data, "frame", model, threshold, None, still=False
+                )
             )
         except ApiError as e:
             await socket.send_json({"error": e.error, "detail": e.detail})

@@ -73,7 +73,7 @@ def analyze_frames(
     batch: list[Frame] = []
 
     def flush() -> Iterator[tuple[Frame, ImageResult]]:
-        results = analyzer.analyze_images([f.image for f in batch], [name] * len(batch))
+        results = analyzer.analyze_images([f.image for f in batch], [name] * len(batch), still=False)
         for frame, result in zip(batch, results, strict=True):
             result.frame, result.time = frame.index, frame.time
             for face, track in zip(result.faces, tracker.update([f.box for f in result.faces]), strict=True):
