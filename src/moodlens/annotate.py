@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .results import READABLE_WIDTH, Face, crowd_summary
+from .results import Face, crowd_summary, share_text, summary_lines
 
 # One colour per emotion (RGB), shared with the web page's palette.
 COLORS = {
@@ -144,18 +144,11 @@ def mood_panel(faces: list[Face], labels: list[str], width: int, style: Style) -
     every frame of a video gets the same."""
     summary = crowd_summary(faces, labels)
     unread = summary["faces"] - summary["readable"]
-    header = f"{summary['faces']} faces, {summary['readable']} readable"
-    if unread:
-        header += f" (under {READABLE_WIDTH} px: counted, not read)"
-    entries = []
-    for label in sorted(labels, key=lambda name: -summary["shares"][name]["share"]):
-        share = summary["shares"][label]
-        text = f"{label} {round(100 * share['share'])} %"
-        if summary["counts"][label]:
-            text += f" ({round(100 * share['low'])}-{round(100 * share['high'])})"
-        entries.append((COLORS.get(label, (255, 255, 255)), text))
+    header = summary_lines(summary)[0] + (" (the others too small to read)" if unread else "")
+    ranked = sorted(labels, key=lambda label: -summary["shares"][label]["share"])
+    entries = [(COLORS.get(label, (255, 255, 255)), share_text(summary, label)) for label in ranked]
     entries.append((UNREADABLE, f"unreadable {unread}"))
-    cell = style.text_width("surprise 100 % (100-100)") + style.line
+    cell = style.text_width("surprise 100 % (100-100 %)") + style.line
     columns = max(1, width // cell)
     pad = style.line // 2
     panel = np.full((style.line * (1 + math.ceil(len(entries) / columns)) + 2 * pad, width, 3), 255, np.uint8)

@@ -114,15 +114,20 @@ class CrowdTally:
         }
 
 
+def share_text(summary: dict, label: str) -> str:
+    """'happy 62 % (57-67 %)': an emotion's share of the readable faces and its 95 % interval, if any show it."""
+    share = summary["shares"][label]
+    text = f"{label} {round(100 * share['share'])} %"
+    if summary["counts"][label]:
+        text += f" ({round(100 * share['low'])}-{round(100 * share['high'])} %)"
+    return text
+
+
 def summary_lines(summary: dict, top: int = 3) -> list[str]:
-    """The crowd in words: faces found and read, then the `top` emotions with their 95 % intervals."""
-    lines = [f"{summary['faces']} faces, {summary['readable']} readable"]
-    ranked = sorted(summary["shares"].items(), key=lambda item: -item[1]["share"])
-    for label, share in ranked[:top]:
-        if summary["counts"][label]:
-            low, high = round(100 * share["low"]), round(100 * share["high"])
-            lines.append(f"{label} {round(100 * share['share'])} % ({low}-{high} %)")
-    return lines
+    """The crowd in words: faces found and read, then the `top` emotions shown by readable faces."""
+    ranked = sorted(summary["shares"], key=lambda label: -summary["shares"][label]["share"])
+    shown = [share_text(summary, label) for label in ranked[:top] if summary["counts"][label]]
+    return [f"{summary['faces']} faces, {summary['readable']} readable", *shown]
 
 
 def crowd_summary(faces: list[Face], labels: list[str]) -> dict:
