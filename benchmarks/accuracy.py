@@ -20,8 +20,8 @@ from moodlens.checkpoints import WEIGHTS_DIR
 from moodlens.evaluation import evaluate
 from moodlens.export import export
 
-SPLITS = {"default": "fer2013/val", "ferplus": "ferplus/FER2013Valid"}
-CALIBRATION = {"default": "ferplus/FER2013Train", "ferplus": "ferplus/FER2013Train"}
+SPLITS = {"default": "ferplus/FER2013Valid", "ferplus": "ferplus/FER2013Valid", "fer2013": "fer2013/val"}
+CALIBRATION = "ferplus/FER2013Train"
 
 
 def main() -> None:
@@ -36,7 +36,7 @@ def main() -> None:
             continue
         data = str(args.shared / split)
         onnx_path = Path(scratch) / f"{name}.onnx"
-        exported = export(name, str(onnx_path), data, str(args.shared / CALIBRATION[name]))
+        exported = export(name, str(onnx_path), data, str(args.shared / CALIBRATION))
         rows = {}
         variants = {"torch_fp32": name, "onnx_fp32": str(onnx_path)}
         if exported["int8_kept"]:

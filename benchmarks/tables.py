@@ -136,15 +136,39 @@ def serve_table() -> str:
 
 
 def crowd_table() -> str:
+    result = load("crowd_detection.json")
     rows = []
-    for name, r in load("crowd_detection.json")["detectors"].items():
+    for name, r in result["detectors"].items():
         by_width = [f"{r['recall_by_width'][w]:.2f}" for w in ("<8", "8-16", "16-32", ">=32")]
-        ms = [f"{r['ms'][k]:.0f}" for k in ("crowd_416", "frame_640x480", "photo_12mp")]
+        ms = [f"{r['ms'][k]:.0f}" for k in ("crowd_416", "frame_640x480", "photo_640x480", "photo_12mp")]
         dlib = f"{r['dlib']['found']}/{r['dlib']['boxes']}, {r['dlib']['false_detections']} false"
+        dlib += f" (+{r['dlib']['unboxed_small']} small)"
         recall = [f"{r['recall_8px_and_more']:.3f}", f"{r['recall_16px_and_more']:.3f}", f"{r['precision']:.3f}"]
         rows.append([name, *recall, *by_width, dlib, *ms, r["faces_in_12mp"]])
     header = ["detector", "recall >= 8 px", "recall >= 16 px", "precision", "< 8", "8-16", "16-32", ">= 32"]
-    header += ["dlib boxes", "ms 416 crowd", "ms 640x480", "ms 12 MP", "faces in 12 MP"]
+    header += ["dlib boxes", "ms 416 crowd", "ms 640x480 frame", "ms 640x480 photo", "ms 12 MP", "faces in 12 MP"]
+    whole = [
+        [f"--crowd {mode}", f"{r['frame_640x480_ms']:.0f}", r["frame_faces"], f"{r['12mp_ms']:.0f}", r["12mp_faces"]]
+        for mode, r in result["end_to_end_by_crowd_mode"].items()
+    ]
+    end_to_end = table(["analysis", "ms 640x480 video frame", "faces", "ms 12 MP photo", "faces"], whole)
+    return table(header, rows) + "\n\n" + end_to_end
+
+
+def suite_table() -> str:
+    rows = []
+    for model, sets in load("suite.json").items():
+        muxspace = sets.get("muxspace") or sets.get("muxspace_folds")
+        row = [model]
+        for name in ("ferplus", "fer2013"):
+            row.append(f"{sets[name]['accuracy']:.4f} / {sets[name]['macro_f1']:.3f}" if name in sets else "-")
+        if muxspace:
+            recalls = ", ".join(f"{k} {v:.2f}" for k, v in muxspace["recall"].items())
+            row += [f"{muxspace['accuracy']:.4f} / {muxspace['macro_f1']:.3f}", recalls]
+        else:
+            row += ["trained on them", "-"]
+        rows.append(row)
+    header = ["model", "FER+ valid acc. / macro F1", "FER-2013 PublicTest", "muxspace photos", "muxspace recall"]
     return table(header, rows)
 
 
@@ -167,6 +191,7 @@ def main() -> None:
         "accuracy (benchmarks/accuracy.py)": accuracy_tables,
         "detection (benchmarks/detection.py)": detection_table,
         "crowd detection (benchmarks/crowd_detection.py)": crowd_table,
+        "validation suite (benchmarks/suite.py)": suite_table,
         "analysis and peers (benchmarks/analyze_speed.py)": analyze_tables,
         "server load (benchmarks/serve_load.py)": serve_table,
     }

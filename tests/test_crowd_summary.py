@@ -71,6 +71,14 @@ def test_crowd_summary_in_json_csv_console_and_summary_file(tmp_path):
     with open(out / "f.csv") as f:
         rows = list(csv.DictReader(f))
     assert sum(row["readable"] == "False" and row["emotion"] == "" for row in rows) == crowd["faces"] - 7
+    with open(out / "images.csv") as f:
+        per_photo = {row["path"]: row for row in csv.DictReader(f)}
+    assert per_photo[str(PARADE)]["faces"] == str(parade["summary"]["faces"])
+    selfie = next(r for r in records if r["path"] == str(SELFIE))["summary"]
+    happy = selfie["shares"]["happy"]
+    assert [float(per_photo[str(SELFIE)][k]) for k in ("happy", "happy_low", "happy_high")] == pytest.approx(
+        [happy["share"], happy["low"], happy["high"]]
+    )
     line = result.stdout.splitlines()[1]
     assert line.startswith(f"faces in the images: {crowd['faces']} faces, 7 readable; ")
     assert " % (" in line

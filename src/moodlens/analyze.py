@@ -16,10 +16,10 @@ from tqdm import tqdm
 from .annotate import annotate
 from .imaging import is_image_file
 from .pipeline import Analyzer
-from .results import CrowdTally, ImageResult, face_rows
+from .results import CrowdTally, ImageResult, face_columns, face_rows, share_columns, share_values
 from .summaries import VideoSummary
 from .video import VIDEO_SUFFIXES, VideoError, VideoSource, VideoWriter, analyze_frames
-from .writers import CsvFaceWriter, JsonArrayWriter, output_error, write_atomic
+from .writers import CsvWriter, JsonArrayWriter, output_error, write_atomic
 
 
 def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[Path]]:
@@ -64,7 +64,10 @@ class Session:
     def __init__(self, analyzer: Analyzer, options: AnalyzeOptions):
         self.analyzer, self.options = analyzer, options
         self.json = JsonArrayWriter(options.json)
-        self.csv = CsvFaceWriter(options.csv, analyzer.labels)
+        self.csv = CsvWriter(options.csv, face_columns(analyzer.labels))
+        # one row per photo: its crowd, readable faces and shares with their intervals
+        images_csv = Path(options.summary) / "images.csv" if options.summary else None
+        self.images = CsvWriter(images_csv, ["path", "faces", "readable", *share_columns(analyzer.labels)])
         self.outcome = Outcome()
         self.photos = CrowdTally(analyzer.labels)  # all photos' faces together
 
@@ -74,6 +77,8 @@ class Session:
             self.outcome.errors.append({"path": result.path, "error": result.error})
         else:
             record["summary"] = result.summary(self.analyzer.labels)
+            if result.frame is None:
+                self.images.write([{"path": result.path, **share_values(record["summary"])}])
         self.json.write(record)
         self.csv.write(face_rows([result]))
         self.outcome.faces += len(result.faces)
@@ -129,6 +134,7 @@ class Session:
     def close(self) -> Outcome:
         self.json.close()
         self.csv.close()
+        self.images.close()
         self.outcome.crowd = self.photos.summary()
         if self.options.summary:
             write_atomic(Path(self.options.summary) / "summary.json", json.dumps(vars(self.outcome), indent=2))

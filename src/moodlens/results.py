@@ -130,6 +130,19 @@ def summary_lines(summary: dict, top: int = 3) -> list[str]:
     return [f"{summary['faces']} faces, {summary['readable']} readable", *shown]
 
 
+def share_columns(labels: list[str]) -> list[str]:
+    """Flat columns of a summary's shares: LABEL, LABEL_low, LABEL_high for each label."""
+    return [f"{label}{part}" for label in labels for part in ("", "_low", "_high")]
+
+
+def share_values(summary: dict) -> dict:
+    """A summary's faces, readable faces and shares as one flat row (see `share_columns`)."""
+    row = {"faces": summary["faces"], "readable": summary["readable"]}
+    for label, share in summary["shares"].items():
+        row.update({label: share["share"], f"{label}_low": share["low"], f"{label}_high": share["high"]})
+    return row
+
+
 def crowd_summary(faces: list[Face], labels: list[str]) -> dict:
     tally = CrowdTally(labels)
     tally.add(faces)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .results import ImageResult, crowd_summary
+from .results import ImageResult, crowd_summary, share_columns, share_values
 
 
 class VideoSummary:
@@ -21,10 +21,7 @@ class VideoSummary:
 
     def add(self, result: ImageResult) -> None:
         summary = crowd_summary(result.faces, self.labels)
-        row = {"frame": result.frame, "time": result.time, "faces": summary["faces"], "readable": summary["readable"]}
-        for label, share in summary["shares"].items():
-            row.update({label: share["share"], f"{label}_low": share["low"], f"{label}_high": share["high"]})
-        self.rows.append(row)
+        self.rows.append({"frame": result.frame, "time": result.time, **share_values(summary)})
         for face in result.faces:
             person = self.people.setdefault(
                 face.track,
@@ -59,8 +56,8 @@ class VideoSummary:
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = {kind: out_dir / f"{stem}.{kind}" for kind in ("timeline.csv", "timeline.png", "people.json")}
         with open(paths["timeline.csv"], "w", newline="") as f:
-            columns = [f"{label}{part}" for label in self.labels for part in ("", "_low", "_high")]
-            writer = csv.DictWriter(f, fieldnames=["frame", "time", "faces", "readable", *columns])
+            columns = ["frame", "time", "faces", "readable", *share_columns(self.labels)]
+            writer = csv.DictWriter(f, fieldnames=columns)
             writer.writeheader()
             writer.writerows(self.rows)
         plot_timeline(self.rows, self.labels, paths["timeline.png"])

@@ -14,8 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .results import face_columns
-
 
 class OutputError(OSError):
     """A result could not be written; what was written before stays valid."""
@@ -98,11 +96,11 @@ class JsonArrayWriter:
             self.file.close()
 
 
-class CsvFaceWriter:
-    """One row per face; the header is fixed by the model's labels."""
+class CsvWriter:
+    """A CSV file of whole rows with fixed columns, written as they come."""
 
-    def __init__(self, path: str | None, labels: list[str]):
-        self.fields = face_columns(labels)
+    def __init__(self, path: str | os.PathLike | None, fields: list[str]):
+        self.fields = fields
         self.file = RecordFile(path, self.encode(None), b"") if path else None
 
     def encode(self, rows: list[dict] | None) -> bytes:
