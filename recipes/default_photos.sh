@@ -3,6 +3,7 @@
 # (issue 14). First a 4-fold cross-validation on the photos (each fold's model never saw its
 # validation photos) and a control run without photos, to measure what the photos add; then the
 # model trained on all photos. Every run resumes where it stopped when the script is started again.
+# REPEAT sets how often each photo is seen per epoch (4); CONTROL=0 skips the control run.
 #
 #   OMP_NUM_THREADS=2 nohup sh recipes/default_photos.sh > runs/default-photos.log 2>&1 &
 #   python benchmarks/photo_cv.py runs/default-photos   # scores the folds on their photos
@@ -10,6 +11,7 @@ set -e
 RUNS=${RUNS:-runs/default-photos}
 FOLDS=${FOLDS:-$HOME/.cache/moodlens/muxspace-folds}
 MOODLENS=${MOODLENS:-.venv/bin/moodlens}
+REPEAT=${REPEAT:-4}
 .venv/bin/python recipes/muxspace_folds.py --out "$FOLDS" --folds 4
 
 run() {
@@ -23,8 +25,8 @@ run() {
     fi
 }
 
-run control
+[ "${CONTROL:-1}" = 0 ] || run control
 for fold in 0 1 2 3; do
-    run "fold$fold" --photos "$FOLDS/fold$fold/train" --photos-repeat 4
+    run "fold$fold" --photos "$FOLDS/fold$fold/train" --photos-repeat "$REPEAT"
 done
-run all --photos ../shared/data/muxspace --photos-repeat 4
+run all --photos ../shared/data/muxspace --photos-repeat "$REPEAT"

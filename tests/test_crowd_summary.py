@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +83,8 @@ def test_crowd_summary_in_json_csv_console_and_summary_file(tmp_path):
     line = result.stdout.splitlines()[1]
     assert line.startswith(f"faces in the images: {crowd['faces']} faces, 7 readable; ")
     assert " % (" in line
+
+
+def test_the_readable_width_is_the_one_the_committed_benchmark_chose():
+    committed = json.loads((Path(__file__).parents[1] / "benchmarks/results/readable_size.json").read_text())
+    assert committed["readable_width"] == READABLE_WIDTH

@@ -79,7 +79,7 @@ def test_upload_a_group_photo_draws_faces_bars_and_chart(server, browser):
     page.wait_for_selector("body[data-faces]", timeout=30_000)
     assert page.get_attribute("body", "data-faces") == "7"
     assert page.locator("#faces li.face").count() == 7
-    assert page.locator("#faces li.face").first.locator(".bar").count() == 7
+    assert page.locator("#faces li.face").first.locator(".bar").count() == 8  # a bar per class of default
     assert page.eval_on_selector("#photo", "c => [c.width, c.height]") == [600, 604]
     assert painted_pixels(page, "#summary-chart") > 1000
     assert page.text_content("#crowd-text").startswith("7 faces, 7 readable: ")

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from .datasets import DatasetError
+from .detection import THRESHOLD as DETECTION_THRESHOLD
 from .labels import UnknownLabelError, parse_classes
 from .results import READABLE_WIDTH, summary_lines
 from .sampling import BALANCE_MODES
@@ -43,7 +44,7 @@ def number(kind: type, low: float | None = None, high: float | None = None, low_
 POSITIVE_INT = number(int, 1)
 POSITIVE = number(float, 0, low_open=True)
 NON_NEGATIVE = number(float, 0)
-THRESHOLD = number(float, 0, 1, low_open=True)  # 0 < x <= 1
+SCORE = number(float, 0, 1, low_open=True)  # 0 < x <= 1
 SHARE = number(float, 0, 1)  # a weight between 0 and 1
 UNIT_OPEN = number(float, 0, 1, high_open=True)  # 0 <= x < 1
 
@@ -363,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--webcam", type=number(int, 0), metavar="N", help="analyse camera N live (Ctrl-C stops)")
     p.add_argument("--model", default="default", help="shipped model name or .onnx file")
     p.add_argument("--detector", default="centerface", help="face detector: centerface or haar")
-    p.add_argument("--threshold", type=THRESHOLD, default=0.5, help="detector confidence threshold")
+    p.add_argument("--threshold", type=SCORE, default=DETECTION_THRESHOLD, help="detector confidence threshold")
     p.add_argument(
         "--detect-size",
         type=number(int, 32),

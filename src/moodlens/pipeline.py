@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from .crops import MARGIN, crop_faces
-from .detection import load_detector
+from .detection import THRESHOLD, load_detector
 from .imaging import ImageError, read_image
 from .onnx_classifier import OnnxClassifier, resolve_onnx
 from .results import READABLE_WIDTH, Face, ImageResult
@@ -44,7 +44,7 @@ class Analyzer:
         self,
         model: str | os.PathLike = "default",
         detector: str = "centerface",
-        threshold: float = 0.5,
+        threshold: float = THRESHOLD,
         max_faces: int | None = None,
         margin: float = MARGIN,
         align: bool = True,

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartParser
 
 from .annotate import annotate
+from .detection import THRESHOLD as DETECTION_THRESHOLD
 from .imaging import ImageError, ImageTooLarge, read_image, sniff_format
 from .limits import Admission, BodySizeLimit
 from .onnx_classifier import WEIGHTS_DIR
@@ -170,7 +171,7 @@ def analysis_routes(settings: ServerSettings) -> APIRouter:
         request: Request,
         file: Annotated[UploadFile, File(description="a JPEG, PNG, WebP or BMP photo")],
         model: str = settings.model,
-        threshold: Threshold = 0.5,
+        threshold: Threshold = DETECTION_THRESHOLD,
         max_faces: MaxFaces = 100,
         annotated_image: bool = False,
         blur: bool = False,
@@ -186,7 +187,7 @@ def analysis_routes(settings: ServerSettings) -> APIRouter:
         request: Request,
         files: Annotated[list[UploadFile], File(description="JPEG, PNG, WebP or BMP photos")],
         model: str = settings.model,
-        threshold: Threshold = 0.5,
+        threshold: Threshold = DETECTION_THRESHOLD,
         max_faces: MaxFaces = 100,
     ) -> dict:
         engine: Engine = request.app.state.engine
@@ -242,7 +243,7 @@ def live_routes(settings: ServerSettings) -> APIRouter:
     router = APIRouter()
 
     @router.websocket("/v1/live")
-    async def live(socket: WebSocket, model: str = settings.model, threshold: float = 0.5) -> None:
+    async def live(socket: WebSocket, model: str = settings.model, threshold: float = DETECTION_THRESHOLD) -> None:
         """Webcam frames (JPEG bytes) in, one JSON result per frame out, with faces tracked across frames.
         Frames go through the same admission as uploads: past capacity a frame is answered `busy` and dropped."""
         engine: Engine = socket.app.state.engine
