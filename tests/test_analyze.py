@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from moodlens import Analyzer
-from moodlens.box_eval import matched_boxes, read_imglab
+from moodlens.box_eval import matched_pairs, read_imglab
 from moodlens.detection import load_detector
 from moodlens.imaging import ImageError, read_image
 from moodlens.results import to_dataframe
@@ -33,16 +33,19 @@ def analyzer():
 
 
 def test_centerface_finds_the_hand_boxed_faces():
+    """dlib boxed the faces of 37 px and more; a detection of that size matching no box is a false one (smaller
+    ones are mostly background faces it left unboxed: benchmarks/crowd_detection.py counts them apart)."""
     detector = load_detector("centerface", threads=1)
     truth = {**read_imglab(FACES / "dlib" / "training.xml"), **read_imglab(FACES / "dlib" / "testing.xml")}
     found = total = false = 0
     for path, boxes in truth.items():
-        detections = detector.detect(read_image(path))
-        hits = matched_boxes(boxes, detections)
-        found, total, false = found + hits, total + len(boxes), false + len(detections) - hits
+        detections = [d.box for d in detector.detect(read_image(path))]
+        matched = set(matched_pairs(boxes, detections).values())
+        found, total = found + len(matched), total + len(boxes)
+        false += sum(box[2] >= 30 for i, box in enumerate(detections) if i not in matched)
     assert total == 43
     assert found / total >= 0.95
-    assert false <= 2
+    assert false <= 1
 
 
 def test_group_photo_faces_and_summary(analyzer):
@@ -228,7 +231,7 @@ def test_ray_run_writes_the_same_records_as_a_local_run(tmp_path):
     assert len(ray_records) == 5 + 10
     assert ray_records == local_records
     parade = next(r for r in ray_records if r["path"].endswith("parade.jpg"))
-    assert len(parade["faces"]) > 20 and not any(f["readable"] for f in parade["faces"])  # a crowd of small faces
+    assert sum(not f["readable"] for f in parade["faces"]) >= 20  # a crowd of small faces
     assert ray_summary["crowd"] == local_summary["crowd"]
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from moodlens.box_eval import matched_pairs
-from moodlens.detection import load_detector, tile_starts
+from moodlens.detection import inside_larger_faces, load_detector, tile_starts
 from moodlens.imaging import read_image
 
 from conftest import SHARED
@@ -76,3 +76,11 @@ def test_a_large_still_photo_is_searched_at_its_own_resolution():
     scale, side = net_w / large.shape[1], max(large.shape[:2])
     assert detector.wants_crowd_pass(first, scale, side, still=True)
     assert not detector.wants_crowd_pass(first, scale, side, still=False)
+
+
+def test_parts_of_big_faces_seen_at_full_resolution_are_not_taken_for_faces():
+    couple = read_image(SHARED / "faces" / "deepface" / "couple.jpg")  # 2280 px wide: the crowd pass runs
+    assert len(load_detector("centerface", threads=1).detect(couple)) == 2
+    boxes = np.array([[100, 100, 600, 800], [200, 300, 380, 370], [650, 100, 300, 300], [940, 380, 40, 40]], float)
+    # the second lies inside the first; the fourth only touches the third, a neighbour, not a part
+    assert inside_larger_faces(boxes).tolist() == [False, True, False, False]

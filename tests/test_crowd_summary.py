@@ -65,13 +65,16 @@ def test_crowd_summary_in_json_csv_console_and_summary_file(tmp_path):
     assert result.returncode == 0, result.stderr
     records = json.loads((out / "f.json").read_text())
     parade = next(r for r in records if r["path"] == str(PARADE))
-    assert parade["summary"]["readable"] == 0 < parade["summary"]["faces"] == len(parade["faces"])
+    parade_readable = sum(f["readable"] for f in parade["faces"])
+    assert parade["summary"]["faces"] == len(parade["faces"]) >= parade["summary"]["readable"] + 20
+    assert parade["summary"]["readable"] == parade_readable
     crowd = json.loads((out / "summary.json").read_text())["crowd"]
     assert crowd["faces"] == sum(len(r["faces"]) for r in records)
-    assert crowd["readable"] == sum(f["readable"] for r in records for f in r["faces"]) == 7  # the selfie's
+    readable = sum(f["readable"] for r in records for f in r["faces"])
+    assert crowd["readable"] == readable == 7 + parade_readable  # all of the selfie's faces are readable
     with open(out / "f.csv") as f:
         rows = list(csv.DictReader(f))
-    assert sum(row["readable"] == "False" and row["emotion"] == "" for row in rows) == crowd["faces"] - 7
+    assert sum(row["readable"] == "False" and row["emotion"] == "" for row in rows) == crowd["faces"] - readable
     with open(out / "images.csv") as f:
         per_photo = {row["path"]: row for row in csv.DictReader(f)}
     assert per_photo[str(PARADE)]["faces"] == str(parade["summary"]["faces"])
@@ -81,7 +84,7 @@ def test_crowd_summary_in_json_csv_console_and_summary_file(tmp_path):
         [happy["share"], happy["low"], happy["high"]]
     )
     line = result.stdout.splitlines()[1]
-    assert line.startswith(f"faces in the images: {crowd['faces']} faces, 7 readable; ")
+    assert line.startswith(f"faces in the images: {crowd['faces']} faces, {readable} readable; ")
     assert " % (" in line
 
 

@@ -197,11 +197,12 @@ class centerface(FaceDetector):
         return np.stack(columns, axis=1).astype(np.float32)
 
     def merged(self, passes: list[np.ndarray], width: int, height: int) -> list[Detection]:
-        """One detection per face from raw detections of one or more passes, by non-maximum suppression."""
+        """One detection per face from raw detections of one or more passes, by non-maximum suppression, less
+        those inside a much larger face (at full resolution the network also answers to parts of big faces)."""
         raw = np.concatenate(passes)
+        kept = raw[non_max_suppression(raw[:, :4], raw[:, 4], self.nms_iou)]
         found = []
-        for i in non_max_suppression(raw[:, :4], raw[:, 4], self.nms_iou):
-            x, y, w, h, score, lx, ly, rx, ry = (float(v) for v in raw[i])
+        for x, y, w, h, score, lx, ly, rx, ry in kept[~inside_larger_faces(kept[:, :4])].astype(float):
             found.append(clipped(np.array([x, y, w, h]), score, width, height, ((lx, ly), (rx, ry))))
         return found
 
@@ -228,6 +229,17 @@ class haar(FaceDetector):
         scores = np.ravel(weights)
         found = [clipped(np.asarray(b, float), float(w), width, height) for b, w in zip(boxes, scores, strict=True)]
         return sorted((d for d in found if d.score >= self.threshold), key=lambda d: -d.score)
+
+
+def inside_larger_faces(boxes: np.ndarray, share: float = 0.6, ratio: float = 1.5) -> np.ndarray:
+    """Which boxes (N, 4 as x, y, w, h) have `share` of their area inside a box `ratio` times as wide or wider."""
+    x0, y0 = boxes[:, 0], boxes[:, 1]
+    x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
+    overlap_w = np.clip(np.minimum(x1[:, None], x1[None]) - np.maximum(x0[:, None], x0[None]), 0, None)
+    overlap_h = np.clip(np.minimum(y1[:, None], y1[None]) - np.maximum(y0[:, None], y0[None]), 0, None)
+    covered = overlap_w * overlap_h >= share * (boxes[:, 2] * boxes[:, 3])[:, None]
+    larger = boxes[None, :, 2] >= ratio * boxes[:, None, 2]
+    return (covered & larger).any(axis=1)
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
