@@ -150,6 +150,16 @@ def test_tracker_keeps_identities_through_motion_and_gaps():
     assert tracker.update([(400, 300, 40, 40)]) == [3]  # someone new
 
 
+def test_a_moving_face_unseen_for_a_while_is_found_again_where_it_went():
+    tracker = IouTracker()
+    for step in range(4):
+        assert tracker.update([(100 + 6 * step, 50, 50, 50)]) == [1]
+    for _ in range(10):  # not detected while it moves on 6 px a frame
+        tracker.update([])
+    back = (100 + 6 * 14, 50, 50, 50)  # 60 px from where it was last seen: no overlap with that box
+    assert tracker.update([back]) == [1]
+
+
 def test_video_records_tracks_timeline_and_people(tmp_path):
     video = make_pan_video(tmp_path / "pan.mp4")
     out = tmp_path / "out"
