@@ -67,7 +67,7 @@ def cross_validated(cv_dir: Path, folds_dir: Path, scratch: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="+")
+    parser.add_argument("models", nargs="*", help="shipped names, run directories or .pt files")
     parser.add_argument("--cv", type=Path, help="folder of fold runs (recipes/default_photos.sh)")
     parser.add_argument("--folds", type=Path, default=FOLDS, help="recipes/muxspace_folds.py output")
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
