@@ -7,9 +7,10 @@ SHARED ?= ../shared/data
 
 .PHONY: demo test lint clean peers crowd-peers browser
 
-$(STAMP): pyproject.toml
+# Everything (every extra and the test tools), torch and ray at the versions of constraints.txt.
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 # Analyse a photo that ships with matplotlib (Grace Hopper, public domain) with the shipped model;
@@ -42,7 +43,7 @@ peers:
 
 # The peer face detectors compared in benchmarks/crowd_detection.py.
 crowd-peers: $(STAMP)
-	$(BIN)/pip install --quiet -r benchmarks/crowd-peers-requirements.txt
+	$(BIN)/pip install --quiet -c constraints.txt -r benchmarks/crowd-peers-requirements.txt
 
 clean:
 	rm -rf $(VENV) .venv-peers runs

@@ -16,9 +16,9 @@ import json
 import tempfile
 from pathlib import Path
 
-from moodlens.checkpoints import WEIGHTS_DIR
-from moodlens.evaluation import evaluate
-from moodlens.export import export
+from moodlens.evaluation.evaluate import evaluate
+from moodlens.evaluation.export import export
+from moodlens.runtime.weights import WEIGHTS_DIR
 
 SPLITS = {"default": "ferplus/FER2013Valid", "ferplus": "ferplus/FER2013Valid", "fer2013": "fer2013/val"}
 CALIBRATION = "ferplus/FER2013Train"

@@ -26,10 +26,12 @@ import matplotlib.cbook
 import numpy as np
 
 from moodlens import Analyzer
-from moodlens.datasets import list_dataset, load_dataset
-from moodlens.imaging import read_image
-from moodlens.onnx_classifier import OnnxClassifier, resolve_onnx
-from moodlens.video import VideoSource, analyze_frames
+from moodlens.data.faces import load_dataset
+from moodlens.data.readers import list_dataset
+from moodlens.runtime.classifier import OnnxClassifier
+from moodlens.runtime.imaging import read_image
+from moodlens.runtime.video import VideoSource, analyze_frames
+from moodlens.runtime.weights import resolve_onnx
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"

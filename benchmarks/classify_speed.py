@@ -18,11 +18,11 @@ from pathlib import Path
 
 import onnxruntime
 
-from moodlens.checkpoints import WEIGHTS_DIR
-from moodlens.datasets import load_dataset
-from moodlens.export import export
-from moodlens.inference import amx_supported
-from moodlens.onnx_classifier import OnnxClassifier
+from moodlens.data.faces import load_dataset
+from moodlens.evaluation.export import export
+from moodlens.runtime.classifier import OnnxClassifier
+from moodlens.runtime.weights import WEIGHTS_DIR
+from moodlens.training.inference import amx_supported
 
 
 def faces_per_second(classifier: OnnxClassifier, faces, batch: int, tta: str | None, seconds: float = 3.0) -> float:

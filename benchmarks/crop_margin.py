@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from moodlens.crops import crop_faces
-from moodlens.datasets import list_dataset
-from moodlens.detection import load_detector
-from moodlens.imaging import read_image
-from moodlens.labels import EMOTIONS
-from moodlens.onnx_classifier import OnnxClassifier, resolve_onnx
+from moodlens.data.labels import EMOTIONS
+from moodlens.data.readers import list_dataset
+from moodlens.runtime.classifier import OnnxClassifier
+from moodlens.runtime.crops import crop_faces
+from moodlens.runtime.detection import load_detector
+from moodlens.runtime.imaging import read_image
+from moodlens.runtime.weights import resolve_onnx
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MARGINS = (-0.1, 0.0, 0.1, 0.2, 0.3, 0.4, 0.6)

@@ -26,10 +26,10 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 
-from moodlens.box_eval import matched_pairs, read_imglab
-from moodlens.detection import load_detector
-from moodlens.imaging import read_image
-from moodlens.pipeline import Analyzer
+from moodlens.evaluation.boxes import matched_pairs, read_imglab
+from moodlens.runtime.detection import load_detector
+from moodlens.runtime.imaging import read_image
+from moodlens.runtime.pipeline import Analyzer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 WIDTHS = {"<8": (0, 8), "8-16": (8, 16), "16-32": (16, 32), ">=32": (32, 1e9)}

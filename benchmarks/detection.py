@@ -17,9 +17,9 @@ from pathlib import Path
 
 import cv2
 
-from moodlens.box_eval import matched_boxes, read_imglab
-from moodlens.detection import load_detector
-from moodlens.imaging import read_image
+from moodlens.evaluation.boxes import matched_boxes, read_imglab
+from moodlens.runtime.detection import load_detector
+from moodlens.runtime.imaging import read_image
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CANDIDATES = {  # first passes of several sizes alone (at 0.5), and the default as shipped (crowd pass when needed)

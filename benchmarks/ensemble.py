@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from moodlens.checkpoints import load_model
-from moodlens.datasets import load_dataset
-from moodlens.distillation import load_teachers
-from moodlens.inference import predict_probs
-from moodlens.metrics import classification_metrics, confusion_matrix
-from moodlens.training_data import class_index
+from moodlens.data.faces import load_dataset
+from moodlens.evaluation.metrics import classification_metrics, confusion_matrix
+from moodlens.training.checkpoints import load_model
+from moodlens.training.data import class_index
+from moodlens.training.distillation import load_teachers
+from moodlens.training.inference import predict_probs
 
 
 def scores(probs: np.ndarray, y: np.ndarray, labels: list[str]) -> dict:

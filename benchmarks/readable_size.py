@@ -20,13 +20,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from moodlens.crops import MARGIN
-from moodlens.datasets import FaceData, load_dataset
-from moodlens.detection import load_detector
-from moodlens.metrics import classification_metrics, confusion_matrix
-from moodlens.onnx_classifier import OnnxClassifier, resolve_onnx
-from moodlens.photo_faces import largest_face_crops
-from moodlens.training_data import class_index
+from moodlens.data.faces import FaceData, load_dataset
+from moodlens.data.photo_faces import largest_face_crops
+from moodlens.evaluation.metrics import classification_metrics, confusion_matrix
+from moodlens.runtime.classifier import OnnxClassifier
+from moodlens.runtime.crops import MARGIN
+from moodlens.runtime.detection import load_detector
+from moodlens.runtime.weights import resolve_onnx
+from moodlens.training.data import class_index
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 WIDTHS = [6, 8, 10, 12, 16, 20, 24, 32, 40]  # 40 px: the 48-px crop at its own resolution

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from moodlens.checkpoints import read_checkpoint, resolve_checkpoint
-from moodlens.evaluation import evaluate
-from moodlens.metrics import classification_metrics
+from moodlens.evaluation.evaluate import evaluate
+from moodlens.evaluation.metrics import classification_metrics
+from moodlens.runtime.weights import resolve_checkpoint
+from moodlens.training.checkpoints import read_checkpoint
 
 SETS = {"ferplus": "ferplus/FER2013Valid", "fer2013": "fer2013/val", "muxspace": "muxspace"}
 DETECTED = {"muxspace"}

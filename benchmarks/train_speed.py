@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from moodlens.datasets import load_dataset
-from moodlens.inference import amx_supported, bf16_supported
-from moodlens.models import MODELS, ModelConfig, count_parameters, create_model, mflops_per_face
-from moodlens.training import train_step
-from moodlens.transforms import AugmentConfig, augment, to_tensor
+from moodlens.data.faces import load_dataset
+from moodlens.training.inference import amx_supported, bf16_supported
+from moodlens.training.loop import train_step
+from moodlens.training.models import MODELS, ModelConfig, count_parameters, create_model, mflops_per_face
+from moodlens.training.transforms import AugmentConfig, augment, to_tensor
 
 
 def measure(name: str, precision: str, faces: np.ndarray, batch: int, steps: int, warmup: int) -> float:

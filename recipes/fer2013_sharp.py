@@ -24,9 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from moodlens.cleaning import thumbnails
-from moodlens.datasets import decode_face, load_dataset
-from moodlens.labels import EMOTIONS
+from moodlens.data.cleaning import thumbnails
+from moodlens.data.faces import decode_face, load_dataset
+from moodlens.data.labels import EMOTIONS
 
 BLUR_SIGMA = 3.5  # the blur that best maps FER+ faces onto the blurred FER-2013 ones (lowest matching error)
 CANDIDATES = 5  # nearest faces by thumbnail that are compared pixel by pixel

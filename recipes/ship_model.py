@@ -17,8 +17,9 @@ from pathlib import Path
 
 import torch
 
-from moodlens.checkpoints import WEIGHTS_DIR, save_atomic
-from moodlens.export import export
+from moodlens.evaluation.export import export
+from moodlens.runtime.weights import WEIGHTS_DIR
+from moodlens.training.checkpoints import save_atomic
 
 
 def main() -> None:

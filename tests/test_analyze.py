@@ -13,12 +13,12 @@ import pytest
 from PIL import Image
 
 from moodlens import Analyzer
-from moodlens.box_eval import matched_pairs, read_imglab
-from moodlens.detection import load_detector
-from moodlens.imaging import ImageError, read_image
-from moodlens.results import to_dataframe
-from moodlens.summaries import smoothed
-from moodlens.tracking import IouTracker
+from moodlens.analysis.summaries import smoothed
+from moodlens.evaluation.boxes import matched_pairs, read_imglab
+from moodlens.runtime.detection import load_detector
+from moodlens.runtime.imaging import ImageError, read_image
+from moodlens.runtime.results import to_dataframe
+from moodlens.runtime.tracking import IouTracker
 
 from conftest import MUXSPACE, SHARED, make_pan_video, run_cli
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from moodlens import Analyzer
-from moodlens.annotate import Style, annotate, layout, overlaps
-from moodlens.imaging import read_image
+from moodlens.runtime.annotate import Style, annotate, layout, overlaps
+from moodlens.runtime.imaging import read_image
 
 from conftest import SHARED
 

@@ -3,10 +3,10 @@ import shutil
 import numpy as np
 from PIL import Image
 
-from moodlens.cleaning import inspect
-from moodlens.datasets import load_dataset
-from moodlens.labels import EMOTIONS
-from moodlens.sampling import class_weights, oversampled_order, stratified_split, synthesize_minorities
+from moodlens.data.cleaning import inspect
+from moodlens.data.faces import load_dataset
+from moodlens.data.labels import EMOTIONS
+from moodlens.data.sampling import class_weights, oversampled_order, stratified_split, synthesize_minorities
 
 from conftest import FER_TRAIN, FER_VAL, FERPLUS_VALID
 

@@ -43,7 +43,8 @@ def test_empty_class_folder_and_unknown_label(tmp_path):
 
 def test_bad_options(tmp_path, tiny_run):
     result = run_cli("train", FER_TRAIN, "--classes", "happy,bored", "--out", tmp_path / "r")
-    assert_one_line_error(result, "bored")
+    assert_usage_error(result, "--classes")
+    assert "unknown emotion label 'bored'" in result.stderr
     assert_one_line_error(run_cli("train", FER_TRAIN, "--model", "nope", "--out", tmp_path / "r"), "unknown model")
     assert_one_line_error(run_cli("eval", FER_VAL, "--model", tmp_path / "none.pt", "--out", tmp_path / "e"))
 

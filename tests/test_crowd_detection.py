@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from moodlens.box_eval import matched_pairs
-from moodlens.detection import inside_larger_faces, load_detector, tile_starts
-from moodlens.imaging import read_image
+from moodlens.evaluation.boxes import matched_pairs
+from moodlens.runtime.detection import inside_larger_faces, load_detector, tile_starts
+from moodlens.runtime.imaging import read_image
 
 from conftest import SHARED
 

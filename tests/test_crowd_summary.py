@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from moodlens import Analyzer
-from moodlens.results import READABLE_WIDTH, Z95, CrowdTally, summary_lines, wilson_interval
+from moodlens.runtime.results import READABLE_WIDTH, Z95, CrowdTally, summary_lines, wilson_interval
 
 from conftest import SHARED, run_cli
 

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from moodlens import datasets
-from moodlens.datasets import DatasetError, load_dataset
-from moodlens.labels import EMOTIONS, UnknownLabelError, canonical_label, parse_classes
+from moodlens.data import faces
+from moodlens.data.faces import load_dataset
+from moodlens.data.labels import EMOTIONS, UnknownLabelError, canonical_label, parse_classes
+from moodlens.data.readers import DatasetError
 
 from conftest import FER_TRAIN, FER_VAL, FERPLUS_VALID, MUXSPACE
 
@@ -70,7 +71,7 @@ def test_second_load_comes_from_cache_without_decoding(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(datasets, "decode_face", refuse)
+    monkeypatch.setattr(faces, "decode_face", refuse)
     second = load_dataset(FER_VAL, per_class=10)
     assert np.array_equal(first.images, second.images) and first.keys == second.keys
 

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import onnx
 
-from moodlens.datasets import load_dataset
-from moodlens.onnx_classifier import OnnxClassifier
+from moodlens.data.faces import load_dataset
+from moodlens.runtime.classifier import OnnxClassifier
 
 from conftest import FER_TRAIN, FER_VAL, run_cli
 

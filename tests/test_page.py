@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import sync_playwright
 
-from moodlens.imaging import read_image
+from moodlens.runtime.imaging import read_image
 
 from conftest import MUXSPACE, SHARED, make_pan_video, run_cli, start_server
 

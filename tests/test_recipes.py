@@ -1,8 +1,8 @@
 import sys
 from pathlib import Path
 
-from moodlens.cleaning import sharpness
-from moodlens.datasets import load_dataset
+from moodlens.data.cleaning import sharpness
+from moodlens.data.faces import load_dataset
 
 from conftest import FER_TRAIN, SHARED
 

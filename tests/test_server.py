@@ -11,8 +11,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from PIL import Image
 
-from moodlens.imaging import ImageError, read_image
-from moodlens.server import ServerSettings
+from moodlens.runtime.imaging import ImageError, read_image
+from moodlens.server.settings import ServerSettings
 
 from conftest import MUXSPACE, SHARED, start_server
 

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from moodlens.checkpoints import load_model
-from moodlens.datasets import load_dataset
-from moodlens.inference import predict_probs
-from moodlens.labels import EMOTIONS, FER2013_EMOTIONS
-from moodlens.training_data import class_index
+from moodlens.data.faces import load_dataset
+from moodlens.data.labels import EMOTIONS, FER2013_EMOTIONS
+from moodlens.training.checkpoints import load_model
+from moodlens.training.data import class_index
+from moodlens.training.inference import predict_probs
 
 from conftest import FER_VAL, FERPLUS_VALID
 

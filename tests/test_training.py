@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from moodlens.checkpoints import load_model
-from moodlens.datasets import load_dataset
-from moodlens.inference import predict_probs
-from moodlens.training_data import class_index
+from moodlens.data.faces import load_dataset
+from moodlens.training.checkpoints import load_model
+from moodlens.training.data import class_index
+from moodlens.training.inference import predict_probs
 
 from conftest import FER_TRAIN, FER_VAL, TINY_TRAIN, run_cli
 

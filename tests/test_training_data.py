@@ -1,14 +1,16 @@
 import csv
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from moodlens.datasets import FERPLUS_COLUMNS, DatasetError
-from moodlens.detection import load_detector
-from moodlens.labels import EMOTIONS
-from moodlens.photo_faces import largest_face_crops
-from moodlens.training_data import prepare_training_data
+from moodlens.data.labels import EMOTIONS
+from moodlens.data.photo_faces import largest_face_crops
+from moodlens.data.readers import FERPLUS_COLUMNS, DatasetError
+from moodlens.runtime.detection import load_detector
+from moodlens.training.config import TrainConfig
+from moodlens.training.data import prepare_training_data
 
 from conftest import FER_VAL, FERPLUS_VALID, MUXSPACE
 
@@ -44,9 +46,13 @@ def linked_tree(tmp_path):
     return tree, votes
 
 
+def linked_config(tree, **options) -> TrainConfig:
+    return TrainConfig(str(tree), val_split=0.2, clean=False, **options)
+
+
 def test_votes_from_ferplus_are_blended_into_the_labels_of_the_same_faces(linked_tree):
     tree, votes = linked_tree
-    td = prepare_training_data(str(tree), None, 0.2, 0, 48, 1, None, None, False, "none", 0.4, str(FERPLUS_VALID))
+    td = prepare_training_data(linked_config(tree, votes_weight=0.4, votes_from=str(FERPLUS_VALID)))
     assert np.allclose(td.train_targets.sum(1), 1)
     assert (td.train_targets.argmax(1) == td.train_y).all()  # the label keeps the largest share below 0.5
     for key, target, y in zip(td.train.keys, td.train_targets, td.train_y, strict=True):
@@ -61,10 +67,10 @@ def test_votes_from_ferplus_are_blended_into_the_labels_of_the_same_faces(linked
 
 def test_votes_weight_zero_keeps_one_hot_labels_and_a_non_ferplus_source_is_refused(linked_tree):
     tree, _ = linked_tree
-    td = prepare_training_data(str(tree), None, 0.2, 0, 48, 1, None, None, False, "none", 0.0, str(FERPLUS_VALID))
+    td = prepare_training_data(linked_config(tree, votes_weight=0.0, votes_from=str(FERPLUS_VALID)))
     assert set(np.unique(td.train_targets)) == {0.0, 1.0}
     with pytest.raises(DatasetError, match="FER\\+ folder"):
-        prepare_training_data(str(tree), None, 0.2, 0, 48, 1, None, None, False, "none", 0.4, str(FER_VAL))
+        prepare_training_data(linked_config(tree, votes_weight=0.4, votes_from=str(FER_VAL)))
 
 
 @pytest.fixture()
@@ -83,9 +89,10 @@ def few_photos(tmp_path):
 def test_photos_join_as_the_detectors_crops_repeated_and_with_their_label_as_votes(few_photos):
     detector = load_detector("centerface")
     crops, missed = largest_face_crops(few_photos, detector, 48, 1)
-    td = prepare_training_data(
-        str(FERPLUS_VALID), str(FER_VAL), 0, 0, 48, 1, None, 20, False, "none", 1.0, None, [str(few_photos)], 3
+    config = TrainConfig(
+        str(FERPLUS_VALID), val=str(FER_VAL), per_class=20, clean=False, votes=True, photos=[str(few_photos)]
     )
+    td = prepare_training_data(replace(config, photos_repeat=3))
     assert td.report["photos"] == {str(few_photos): {"faces": len(crops), "no_face": len(missed)}}
     for key, crop in zip(crops.keys, crops.images, strict=True):
         where = [i for i, k in enumerate(td.train.keys) if k == key]

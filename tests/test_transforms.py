@@ -1,8 +1,8 @@
 import numpy as np
 import torch
 
-from moodlens.datasets import load_dataset
-from moodlens.transforms import AugmentConfig, augment, random_affine, to_tensor
+from moodlens.data.faces import load_dataset
+from moodlens.training.transforms import AugmentConfig, augment, random_affine, to_tensor
 
 from conftest import FER_VAL
 

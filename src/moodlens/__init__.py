@@ -6,8 +6,8 @@ import os
 # is set before the runtime initialises, which happens on the first import of onnxruntime below.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-from .pipeline import Analyzer
-from .results import Face, ImageResult
+from moodlens.runtime.pipeline import Analyzer
+from moodlens.runtime.results import Face, ImageResult, to_dataframe
 
-__all__ = ["Analyzer", "Face", "ImageResult"]
+__all__ = ["Analyzer", "Face", "ImageResult", "to_dataframe"]
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""The single `moodlens` command: train, eval, tune, models."""
+"""The single `moodlens` command: analyze, serve, train, eval, tune, export, models."""
 
 from __future__ import annotations
 
@@ -7,171 +7,65 @@ import json
 import os
 import sys
 import tempfile
+from dataclasses import fields
 from pathlib import Path
 
-from .datasets import DatasetError
-from .detection import THRESHOLD as DETECTION_THRESHOLD
-from .labels import UnknownLabelError, parse_classes
-from .results import READABLE_WIDTH, summary_lines
-from .sampling import BALANCE_MODES
+from moodlens.argtypes import POSITIVE, POSITIVE_INT, SCORE, number
+from moodlens.data.labels import UnknownLabelError
+from moodlens.data.readers import DatasetError
+from moodlens.runtime.detection import THRESHOLD as DETECTION_THRESHOLD
+from moodlens.runtime.results import READABLE_WIDTH, summary_lines
+from moodlens.server.settings import ServerSettings
+from moodlens.training.config import PRECISIONS, TrainConfig
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with a mistake reported in one line instead of the whole usage."""
+    """argparse, with a mistake reported in one line instead of the whole usage, and defaults in --help."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, formatter_class=HelpWithDefaults, **kwargs)
 
     def error(self, message: str) -> None:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def number(kind: type, low: float | None = None, high: float | None = None, low_open=False, high_open=False):
-    """An argparse type: an int or float within [low, high] (or open at either end)."""
-    low_sign, high_sign = ("more than" if low_open else "at least"), ("below" if high_open else "at most")
+class HelpWithDefaults(argparse.HelpFormatter):
+    """Each option's help ends with its default, where it has one."""
 
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
-        if low is not None and (value < low or (low_open and value == low)):
-            raise argparse.ArgumentTypeError(f"must be {low_sign} {low}, got {text}")
-        if high is not None and (value > high or (high_open and value == high)):
-            raise argparse.ArgumentTypeError(f"must be {high_sign} {high}, got {text}")
-        return value
-
-    return parse
-
-
-POSITIVE_INT = number(int, 1)
-POSITIVE = number(float, 0, low_open=True)
-NON_NEGATIVE = number(float, 0)
-SCORE = number(float, 0, 1, low_open=True)  # 0 < x <= 1
-SHARE = number(float, 0, 1)  # a weight between 0 and 1
-UNIT_OPEN = number(float, 0, 1, high_open=True)  # 0 <= x < 1
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help = action.help or ""
+        if (
+            action.default in (None, False, True, argparse.SUPPRESS)
+            or "%(default)" in help
+            or not action.option_strings
+        ):
+            return help
+        return f"{help} (default: %(default)s)"
 
 
 def add_training_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", nargs="?", help="training data: class folders, FER+ folder, FER-2013 CSV or legend.csv")
-    p.add_argument("--val", help="validation data (any supported layout); default: a stratified split of DATA")
-    p.add_argument(
-        "--val-split",
-        type=number(float, 0, 1, True, True),
-        default=0.1,
-        help="validation fraction when --val is not given",
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--model", default="vgg", help="architecture name (see `moodlens models`)")
-    p.add_argument("--width", type=POSITIVE_INT, help="channels of the first stage (model default if omitted)")
-    p.add_argument("--dropout", type=UNIT_OPEN, default=0.3)
-    p.add_argument("--image-size", type=number(int, 16), default=48)
-    p.add_argument("--channels", type=int, choices=(1, 3), default=1)
-    p.add_argument("--classes", help="train on a subset, e.g. angry,neutral,sad")
-    p.add_argument("--per-class", type=POSITIVE_INT, help="use at most N images per class (quick experiments)")
-    p.add_argument("--epochs", type=POSITIVE_INT, default=30)
-    p.add_argument("--batch-size", type=POSITIVE_INT, default=128)
-    p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
-    p.add_argument("--lr", type=POSITIVE, help="peak learning rate (default 0.1 for SGD, 2e-3 for AdamW)")
-    p.add_argument("--weight-decay", type=NON_NEGATIVE, default=5e-4)
-    p.add_argument("--schedule", choices=("onecycle", "cosine", "plateau", "none"), default="onecycle")
-    p.add_argument("--label-smoothing", type=UNIT_OPEN, default=0.1)
-    p.add_argument("--mixup", type=NON_NEGATIVE, default=0.0, help="mixup alpha; 0 turns mixup off")
-    p.add_argument("--augment", type=NON_NEGATIVE, default=1.0, help="augmentation strength; 0 turns it off")
-    p.add_argument("--votes", action="store_true", help="train on FER+ vote distributions (soft targets)")
-    p.add_argument(
-        "--votes-from",
-        metavar="FERPLUS_DIR",
-        help="blend the FER+ votes of the same faces (files, symlinks followed) into the targets",
-    )
-    p.add_argument(
-        "--votes-weight",
-        type=SHARE,
-        default=1.0,
-        help="share of the votes in each target with --votes or --votes-from; the rest is the face's label",
-    )
-    p.add_argument(
-        "--photos",
-        action="append",
-        metavar="DATA",
-        help="labelled uncropped photos (e.g. a legend.csv set) added to the training faces: the largest face "
-        "found in each is cut as analysis cuts it; repeat for several sets",
-    )
-    p.add_argument("--photos-repeat", type=POSITIVE_INT, default=1, help="times each --photos face is seen per epoch")
-    p.add_argument(
-        "--init",
-        metavar="MODEL",
-        help="start from a trained model (run directory, .pt or shipped name) and its architecture: fine-tuning",
-    )
-    p.add_argument(
-        "--teacher",
-        dest="teachers",
-        action="append",
-        metavar="MODEL",
-        help="distil a trained model (run directory, .pt or shipped name) into this one; repeat for an ensemble",
-    )
-    p.add_argument(
-        "--teacher-weight", type=SHARE, default=0.5, help="share of the teachers' mean prediction in each target"
-    )
-    p.add_argument("--balance", choices=BALANCE_MODES, default="none")
-    p.add_argument(
-        "--no-clean",
-        dest="clean",
-        action="store_false",
-        help="keep duplicates, conflicting labels, blank faces and validation leaks",
-    )
-    p.add_argument(
-        "--patience", type=number(int, 0), default=0, help="early stopping after N epochs without improvement"
-    )
-    p.add_argument("--select", choices=("accuracy", "macro_f1", "balanced_accuracy"), default="accuracy")
-    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
-    p.add_argument("--tta", choices=("flip",), help="test-time augmentation during validation")
+    """One option per TrainConfig field, with the field's default, bounds and help."""
+    for f in fields(TrainConfig):
+        meta = dict(f.metadata)
+        if not meta.pop("cli", True):
+            continue
+        if meta.pop("positional", False):
+            p.add_argument(f.name, nargs="?", **meta)
+            continue
+        flag = meta.pop("flag", "--" + f.name.replace("_", "-"))
+        p.add_argument(flag, dest=f.name, default=f.default, **meta)
 
 
-def train_config(args: argparse.Namespace, out: str):
-    from .training import TrainConfig
-
+def train_config(args: argparse.Namespace, out: str) -> TrainConfig:
     if not args.data:
         raise DatasetError("give the training DATA path (or --resume RUN_DIR)")
-    return TrainConfig(
-        data=args.data,
-        out=out,
-        val=args.val,
-        val_split=args.val_split,
-        seed=args.seed,
-        model=args.model,
-        width=args.width,
-        dropout=args.dropout,
-        image_size=args.image_size,
-        channels=args.channels,
-        classes=parse_classes(args.classes),
-        per_class=args.per_class,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        schedule=args.schedule,
-        label_smoothing=args.label_smoothing,
-        mixup=args.mixup,
-        augment=args.augment,
-        votes=args.votes,
-        votes_from=args.votes_from,
-        votes_weight=args.votes_weight,
-        photos=args.photos,
-        photos_repeat=args.photos_repeat,
-        init=args.init,
-        teachers=args.teachers,
-        teacher_weight=args.teacher_weight,
-        balance=args.balance,
-        clean=args.clean,
-        patience=args.patience,
-        select=args.select,
-        precision=args.precision,
-        eval_tta=args.tta,
-    )
+    options = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.metadata.get("cli", True)}
+    return TrainConfig(**options, out=out)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .models import MODELS
-    from .training import TrainConfig, train
+    from moodlens.training.loop import train
+    from moodlens.training.models import MODELS
 
     if args.resume:
         cfg = TrainConfig.from_run(Path(args.resume))
@@ -193,7 +87,7 @@ def default_run_dir(model: str) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate
+    from moodlens.evaluation.evaluate import evaluate
 
     metrics = evaluate(
         args.data,
@@ -220,7 +114,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from .tuning import tune
+    from moodlens.training.tuning import tune
 
     summary = tune(train_config(args, args.out), args.trials, args.out)
     print(f"best {summary['metric']} {summary['best_value']:.4f} with {summary['best_params']}")
@@ -229,7 +123,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import export
+    from moodlens.evaluation.export import export
 
     result = export(args.model, args.out, args.data, args.calibration, int8=not args.no_int8)
     print(json.dumps(result, indent=2))
@@ -237,8 +131,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from .analyze import AnalyzeOptions, run_analysis
-    from .pipeline import Analyzer
+    from moodlens.analysis.runs import AnalyzeOptions, run_analysis
+    from moodlens.runtime.pipeline import Analyzer
 
     if not args.inputs and args.webcam is None:
         raise ValueError("give images, folders or videos to analyse, or --webcam N")
@@ -263,7 +157,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
     )
     if args.ray:
-        from .scaleout import run_on_ray
+        from moodlens.analysis.scaleout import run_on_ray
 
         address = None if args.ray == "local" else args.ray
         outcome = run_on_ray(analyzer_options, args.inputs, options, address, args.workers)
@@ -300,7 +194,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.workers > 1:  # the processes write their counts here and every scrape adds them up
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared_metrics
         uvicorn.run(
-            "moodlens.server:create_app",
+            "moodlens.server.app:create_app",
             factory=True,
             host=args.host,
             port=args.port,
@@ -311,7 +205,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .models import describe_models
+    from moodlens.training.models import describe_models
 
     print(f"{'name':<10} {'width':>5} {'params':>10} {'MFLOPs/face':>12}  summary")
     for row in describe_models():
@@ -330,12 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = commands.add_parser("eval", help="evaluate a model on a labelled data set")
-    p.add_argument("data")
+    p.add_argument("data", help="labelled faces (or photos with --detect) in any layout `moodlens train` reads")
     p.add_argument("--model", default="default", help="run directory, .pt or .onnx file, or shipped model name")
     p.add_argument("--out", required=True, help="directory for metrics.json, pictures and report.html")
-    p.add_argument("--tta", choices=("flip",))
-    p.add_argument("--per-class", type=POSITIVE_INT)
-    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="fp32")
+    p.add_argument("--tta", choices=("flip",), help="test-time augmentation: average each face and its mirror")
+    p.add_argument("--per-class", type=POSITIVE_INT, help="score at most N faces per class (quick checks)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="PyTorch models: bf16 autocast or fp32")
     p.add_argument(
         "--detect",
         nargs="?",
@@ -347,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("tune", help="search hyper-parameters with Optuna")
     add_training_options(p)
-    p.add_argument("--trials", type=POSITIVE_INT, default=20)
+    p.add_argument("--trials", type=POSITIVE_INT, default=20, help="trials to run (on top of those in --out)")
     p.add_argument("--out", default="runs/tune", help="study directory (resumable)")
     p.set_defaults(func=cmd_tune)
 
@@ -404,30 +298,63 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_analyze)
 
     p = commands.add_parser("serve", help="the web page and REST API")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=number(int, 0, 65535), default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    p.add_argument("--port", type=number(int, 0, 65535), default=8000, help="TCP port to listen on")
     p.add_argument("--workers", type=POSITIVE_INT, default=1, help="server processes (each loads its own models)")
-    p.add_argument("--threads", type=POSITIVE_INT, default=2, help="analysis threads per process")
-    p.add_argument("--model", default="default", help="model used when a request names none")
-    p.add_argument("--max-upload-mb", type=POSITIVE, default=20.0, help="larger request bodies get 413")
+    server = ServerSettings()
+    p.add_argument("--threads", type=POSITIVE_INT, default=server.threads, help="analysis threads per process")
+    p.add_argument("--model", default=server.model, help="model used when a request names none")
+    p.add_argument("--max-upload-mb", type=POSITIVE, default=server.max_upload_mb, help="larger request bodies get 413")
     p.add_argument(
         "--max-pending",
         type=POSITIVE_INT,
-        default=16,
+        default=server.max_pending,
         help="requests and live frames in progress per process before 503",
     )
-    p.add_argument("--max-live", type=POSITIVE_INT, default=8, help="open webcam (/v1/live) connections per process")
+    p.add_argument(
+        "--max-live", type=POSITIVE_INT, default=server.max_live, help="open webcam (/v1/live) connections per process"
+    )
     p.set_defaults(func=cmd_serve)
 
-    p = commands.add_parser("models", help="list the registered architectures")
+    p = commands.add_parser("models", help="list the registered architectures (needs moodlens[train])")
     p.set_defaults(func=cmd_models)
     return parser
+
+
+# The extra that brings each optional dependency: `pip install moodlens` alone analyses photos and videos.
+EXTRAS = {
+    "torch": "train",
+    "optuna": "train",
+    "onnx": "train",
+    "onnxscript": "train",
+    "fastapi": "serve",
+    "fastapi_offline": "serve",
+    "uvicorn": "serve",
+    "starlette": "serve",
+    "multipart": "serve",
+    "prometheus_client": "serve",
+    "av": "video",
+    "ray": "ray",
+}
+
+
+def missing_extra(error: ModuleNotFoundError) -> str | None:
+    """One line saying what to install, if `error` is an optional dependency that is not installed."""
+    module = (error.name or "").split(".")[0]
+    if module not in EXTRAS:
+        return None
+    return f"this needs {module}, which `pip install moodlens` leaves out: pip install 'moodlens[{EXTRAS[module]}]'"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except ModuleNotFoundError as exc:
+        if (message := missing_extra(exc)) is None or os.environ.get("MOODLENS_DEBUG"):
+            raise
+        print(f"moodlens: error: {message}", file=sys.stderr)
+        return 2
     except (DatasetError, UnknownLabelError, FileNotFoundError, FileExistsError, ValueError) as exc:
         if os.environ.get("MOODLENS_DEBUG"):
             raise

@@ -1,0 +1,41 @@
+"""Command-line value types: numbers within bounds, emotion lists, each refused with a one-line reason."""
+
+from __future__ import annotations
+
+import argparse
+
+from moodlens.data.labels import parse_classes
+
+
+def number(kind: type, low: float | None = None, high: float | None = None, low_open=False, high_open=False):
+    """An argparse type: an int or float within [low, high] (or open at either end)."""
+    low_sign, high_sign = ("more than" if low_open else "at least"), ("below" if high_open else "at most")
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
+        if low is not None and (value < low or (low_open and value == low)):
+            raise argparse.ArgumentTypeError(f"must be {low_sign} {low}, got {text}")
+        if high is not None and (value > high or (high_open and value == high)):
+            raise argparse.ArgumentTypeError(f"must be {high_sign} {high}, got {text}")
+        return value
+
+    return parse
+
+
+POSITIVE_INT = number(int, 1)
+POSITIVE = number(float, 0, low_open=True)
+NON_NEGATIVE = number(float, 0)
+SCORE = number(float, 0, 1, low_open=True)  # 0 < x <= 1
+SHARE = number(float, 0, 1)  # a weight between 0 and 1
+UNIT_OPEN = number(float, 0, 1, high_open=True)  # 0 <= x < 1
+
+
+def emotion_list(text: str) -> list[str] | None:
+    """A --classes value such as 'angry,neutral,sad', as canonical names in canonical order."""
+    try:
+        return parse_classes(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None

@@ -1,0 +1,1 @@
+"""Scoring models and detectors, evaluation reports, and export to ONNX (the [train] extra)."""

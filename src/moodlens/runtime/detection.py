@@ -1,0 +1,231 @@
+"""Face detectors that need no PyTorch: CenterFace on ONNX Runtime (default) and OpenCV's Haar cascade.
+
+Every detector maps an RGB uint8 image (H, W, 3) to a list of `Detection`s in that image's pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from moodlens.runtime.classifier import session_options
+from moodlens.runtime.weights import detector_file
+
+# The default confidence a detection needs: on crowd photos 0.4 finds more small faces than 0.5 at 0.91
+# precision, with no false detection among the hand-boxed faces (benchmarks/results/crowd_detection.json).
+THRESHOLD = 0.4
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: tuple[int, int, int, int]  # x, y, w, h in pixels
+    score: float
+    eyes: tuple[tuple[float, float], tuple[float, float]] | None = None  # (left, right) eye centres, if known
+
+
+class DetectorError(ValueError):
+    pass
+
+
+DETECTORS: dict[str, Callable[..., FaceDetector]] = {}
+
+
+def register_detector(fn: Callable[..., FaceDetector]) -> Callable[..., FaceDetector]:
+    DETECTORS[fn.__name__] = fn
+    return fn
+
+
+def load_detector(name: str = "centerface", **options) -> FaceDetector:
+    if name not in DETECTORS:
+        raise DetectorError(f"unknown detector {name!r}; choose from {', '.join(sorted(DETECTORS))}")
+    return DETECTORS[name](**options)
+
+
+class FaceDetector:
+    def detect(self, image: np.ndarray, still: bool = True) -> list[Detection]:
+        """still: a photo rather than a video frame, where a detector may spend more time to find every face."""
+        raise NotImplementedError
+
+
+def non_max_suppression(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
+    """Indices of the boxes (N, 4 as x, y, w, h) that survive NMS, best first."""
+    if len(boxes) == 0:
+        return []
+    keep = cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), score_threshold=0.0, nms_threshold=iou)
+    return [int(i) for i in np.asarray(keep).reshape(-1)]
+
+
+CROWD_MODES = ("auto", "on", "off")
+
+
+@register_detector
+class centerface(FaceDetector):
+    """CenterFace (anchor-free, stride 4): a first pass at up to `max_side` pixels on the image's longer side,
+    then, in crowds, a crowd pass at the image's own resolution (and at twice it for images up to 1024 px),
+    in overlapping tiles, merged with the first by non-maximum suppression.
+
+    320 found every hand-boxed face at a sixth of the cost of 640 (benchmarks/results/detection.json). With
+    `crowd="auto"` the crowd pass runs on a video frame when the first pass finds a sure face under SMALL_FACE
+    network pixels wide (there may be smaller ones it cannot see); on a still photo also when the photo is over
+    4 * max_side, when the first pass finds no sure face, or any hint (CROWD_HINT) of a small one. "on" always
+    runs it, "off" never (benchmarks/results/crowd_detection.json).
+    """
+
+    SMALL_FACE = 16  # network pixels: faces narrower than this at the first pass's scale mean a crowd
+    CROWD_EVIDENCE = 0.5  # the least score of a first-pass face that can call for the crowd pass in a frame
+    CROWD_HINT = 0.3  # the least score of a small first-pass face that calls for it in a still photo
+    TILE = 1024  # network input side of a crowd-pass tile; tiles overlap by TILE_OVERLAP
+    TILE_OVERLAP = 96
+
+    def __init__(
+        self,
+        threshold: float = THRESHOLD,
+        max_side: int = 320,
+        nms_iou: float = 0.3,
+        threads: int | None = None,
+        crowd: str = "auto",
+    ):
+        if crowd not in CROWD_MODES:
+            raise DetectorError(f"crowd must be one of {', '.join(CROWD_MODES)}, got {crowd!r}")
+        self.session = ort.InferenceSession(
+            str(detector_file("centerface")), session_options(threads), providers=["CPUExecutionProvider"]
+        )
+        self.input_name = self.session.get_inputs()[0].name
+        self.threshold, self.max_side, self.nms_iou, self.crowd = threshold, max_side, nms_iou, crowd
+
+    def network_size(self, height: int, width: int) -> tuple[int, int]:
+        """Input size (multiples of 32) that keeps the aspect ratio, at most max_side on the long side."""
+        scale = min(1.0, self.max_side / max(height, width))
+        return max(32, round(height * scale / 32) * 32), max(32, round(width * scale / 32) * 32)
+
+    def detect(self, image: np.ndarray, still: bool = True) -> list[Detection]:
+        height, width = image.shape[:2]
+        net_h, net_w = self.network_size(height, width)
+        first = self.pass_at(image, net_w / width, net_h / height, min(self.threshold, self.CROWD_HINT))
+        passes = [first[first[:, 4] > self.threshold]]
+        if self.wants_crowd_pass(first, net_w / width, max(width, height), still):
+            scales = (1, 2) if max(width, height) <= 1024 else (1,)
+            passes += [self.tiled_pass(image, scale) for scale in scales]
+        return self.merged(passes, width, height)
+
+    def wants_crowd_pass(self, first: np.ndarray, scale: float, long_side: int, still: bool) -> bool:
+        if self.crowd != "auto":
+            return self.crowd == "on"
+        small = first[:, 2] * scale < self.SMALL_FACE  # in network pixels
+        # only sure detections count in frames, so that a detector run at a low floor (the server filters each
+        # request by its own threshold) does not take every speck in a webcam frame for a crowd
+        sure = first[:, 4] >= max(self.threshold, self.CROWD_EVIDENCE)
+        if not still:
+            return bool((small & sure).any())
+        hint = first[:, 4] >= self.CROWD_HINT
+        return long_side > 4 * self.max_side or not sure.any() or bool((small & hint).any())
+
+    def pass_at(self, image: np.ndarray, sx: float, sy: float, floor: float) -> np.ndarray:
+        """Raw detections (N, 9: x, y, w, h, score, left eye x, y, right eye x, y) scoring over `floor`, in image
+        pixels, from one run of the network on the image resized by (sx, sy), whose sides must come out multiples
+        of 32."""
+        height, width = image.shape[:2]
+        size = (round(width * sx), round(height * sy))
+        interpolation = cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR
+        resized = cv2.resize(image, size, interpolation=interpolation) if (sx, sy) != (1, 1) else image
+        raw = self.network(resized, floor)
+        raw[:, [0, 2, 5, 7]] /= sx
+        raw[:, [1, 3, 6, 8]] /= sy
+        return raw
+
+    def tiled_pass(self, image: np.ndarray, scale: int) -> np.ndarray:
+        """Raw detections from the image at `scale` times its size, in overlapping TILE x TILE tiles (padded
+        to multiples of 32), so that memory and time grow with the tiles, not with the square of the side."""
+        scaled = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) if scale != 1 else image
+        height, width = scaled.shape[:2]
+        found = []
+        for top in tile_starts(height, self.TILE, self.TILE_OVERLAP):
+            for left in tile_starts(width, self.TILE, self.TILE_OVERLAP):
+                tile = scaled[top : top + self.TILE, left : left + self.TILE]
+                pad_h, pad_w = -tile.shape[0] % 32, -tile.shape[1] % 32
+                if pad_h or pad_w:
+                    tile = cv2.copyMakeBorder(tile, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT)
+                raw = self.network(tile, self.threshold)
+                raw[:, [0, 5, 7]] += left
+                raw[:, [1, 6, 8]] += top
+                found.append(raw)
+        raw = np.concatenate(found)
+        raw[:, [0, 1, 2, 3, 5, 6, 7, 8]] /= scale
+        return raw
+
+    def network(self, image: np.ndarray, floor: float) -> np.ndarray:
+        """Raw detections (N, 9) scoring over `floor`, in the pixels of `image` (sides multiples of 32)."""
+        x = image.transpose(2, 0, 1)[None].astype(np.float32)
+        heat, scale, offset, landmarks = self.session.run(None, {self.input_name: x})
+        ys, xs = np.nonzero(heat[0, 0] > floor)
+        box_h = np.exp(scale[0, 0, ys, xs]) * 4
+        box_w = np.exp(scale[0, 1, ys, xs]) * 4
+        left = (xs + offset[0, 1, ys, xs] + 0.5) * 4 - box_w / 2
+        top = (ys + offset[0, 0, ys, xs] + 0.5) * 4 - box_h / 2
+        # landmark channels hold (y, x) pairs as fractions of the box, the two eyes first
+        eye_x = landmarks[0, [1, 3]][:, ys, xs] * box_w + left
+        eye_y = landmarks[0, [0, 2]][:, ys, xs] * box_h + top
+        columns = [left, top, box_w, box_h, heat[0, 0, ys, xs], eye_x[0], eye_y[0], eye_x[1], eye_y[1]]
+        return np.stack(columns, axis=1).astype(np.float32)
+
+    def merged(self, passes: list[np.ndarray], width: int, height: int) -> list[Detection]:
+        """One detection per face from raw detections of one or more passes, by non-maximum suppression, less
+        those inside a much larger face (at full resolution the network also answers to parts of big faces)."""
+        raw = np.concatenate(passes)
+        kept = raw[non_max_suppression(raw[:, :4], raw[:, 4], self.nms_iou)]
+        found = []
+        for x, y, w, h, score, lx, ly, rx, ry in kept[~inside_larger_faces(kept[:, :4])].astype(float):
+            found.append(clipped(np.array([x, y, w, h]), score, width, height, ((lx, ly), (rx, ry))))
+        return found
+
+
+@register_detector
+class haar(FaceDetector):
+    """OpenCV's frontal-face Haar cascade: fast, no network, but misses turned and small faces."""
+
+    def __init__(self, threshold: float = 0.0, min_size: int = 20):
+        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+        self.cascade = cv2.CascadeClassifier(path)
+        if self.cascade.empty():
+            raise DetectorError(f"OpenCV has no Haar cascade at {path} (OpenCV 5 dropped them; use opencv<5)")
+        self.threshold, self.min_size = threshold, min_size
+
+    def detect(self, image: np.ndarray, still: bool = True) -> list[Detection]:
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        boxes, _, weights = self.cascade.detectMultiScale3(
+            gray, scaleFactor=1.1, minNeighbors=5, minSize=(self.min_size, self.min_size), outputRejectLevels=True
+        )
+        height, width = gray.shape
+        scores = np.ravel(weights)
+        found = [clipped(np.asarray(b, float), float(w), width, height) for b, w in zip(boxes, scores, strict=True)]
+        return sorted((d for d in found if d.score >= self.threshold), key=lambda d: -d.score)
+
+
+def inside_larger_faces(boxes: np.ndarray, share: float = 0.6, ratio: float = 1.5) -> np.ndarray:
+    """Which boxes (N, 4 as x, y, w, h) have `share` of their area inside a box `ratio` times as wide or wider."""
+    x0, y0 = boxes[:, 0], boxes[:, 1]
+    x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
+    overlap_w = np.clip(np.minimum(x1[:, None], x1[None]) - np.maximum(x0[:, None], x0[None]), 0, None)
+    overlap_h = np.clip(np.minimum(y1[:, None], y1[None]) - np.maximum(y0[:, None], y0[None]), 0, None)
+    covered = overlap_w * overlap_h >= share * (boxes[:, 2] * boxes[:, 3])[:, None]
+    larger = boxes[None, :, 2] >= ratio * boxes[:, None, 2]
+    return (covered & larger).any(axis=1)
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Where tiles of `tile` pixels start so that they cover `length`, each overlapping the next by at least
+    `overlap` (the last one ends at the edge)."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, tile - overlap))
+    return [*starts, length - tile]
+
+
+def clipped(box: np.ndarray, score: float, width: int, height: int, eyes=None) -> Detection:
+    x0, y0 = max(0.0, box[0]), max(0.0, box[1])
+    x1, y1 = min(float(width), box[0] + box[2]), min(float(height), box[1] + box[3])
+    return Detection((round(x0), round(y0), max(1, round(x1 - x0)), max(1, round(y1 - y0))), score, eyes)

@@ -1,0 +1,161 @@
+"""The routes: photo analysis, the live webcam WebSocket, and the service routes (page, health, metrics).
+
+Routes find the engine and metrics on `app.state`; they hold no state of their own.
+"""
+
+from __future__ import annotations
+
+import time
+from importlib import resources
+from typing import Annotated
+
+from fastapi import APIRouter, File, Query, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, Response
+
+from moodlens.runtime.detection import THRESHOLD as DETECTION_THRESHOLD
+from moodlens.runtime.tracking import IouTracker
+from moodlens.runtime.weights import shipped_models
+from moodlens.server.engine import ApiError, Engine
+from moodlens.server.metrics import ServerMetrics
+from moodlens.server.settings import MIN_THRESHOLD, ServerSettings
+
+STATIC = resources.files("moodlens.server") / "static"
+TRY_AGAIN_LATER = 1013  # WebSocket close code for a server at capacity
+
+
+Threshold = Annotated[float, Query(ge=MIN_THRESHOLD, le=1.0, description="detector confidence threshold")]
+MaxFaces = Annotated[int, Query(ge=1, le=1000, description="keep at most this many faces, most confident first")]
+
+
+def analysis_routes(settings: ServerSettings) -> APIRouter:
+    router = APIRouter()
+
+    async def analyze_upload(engine: Engine, upload: UploadFile, model: str, threshold, max_faces, **drawing) -> dict:
+        start = time.perf_counter()
+        data, name = await upload.read(), upload.filename or "upload"
+        body = await engine.run(engine.analyze, data, name, model, threshold, max_faces, **drawing)
+        body["timing_ms"]["total"] = (time.perf_counter() - start) * 1000
+        return body
+
+    @router.post("/v1/analyze", summary="Every face in one photo, its emotion, and the crowd summary")
+    async def analyze(
+        request: Request,
+        file: Annotated[UploadFile, File(description="a JPEG, PNG, WebP or BMP photo")],
+        model: str = settings.model,
+        threshold: Threshold = DETECTION_THRESHOLD,
+        max_faces: MaxFaces = 100,
+        annotated_image: bool = False,
+        blur: bool = False,
+    ) -> dict:
+        engine: Engine = request.app.state.engine
+        engine.analyzer(model)  # an unknown model is a 404 before any work
+        return await engine.admitted(
+            lambda: analyze_upload(engine, file, model, threshold, max_faces, image=annotated_image, blur=blur)
+        )
+
+    @router.post("/v1/analyze/batch", summary="Several photos in one request; a bad file gets its own error entry")
+    async def analyze_batch(
+        request: Request,
+        files: Annotated[list[UploadFile], File(description="JPEG, PNG, WebP or BMP photos")],
+        model: str = settings.model,
+        threshold: Threshold = DETECTION_THRESHOLD,
+        max_faces: MaxFaces = 100,
+    ) -> dict:
+        engine: Engine = request.app.state.engine
+        if len(files) > settings.max_batch_files:
+            raise ApiError(422, "too_many_files", f"at most {settings.max_batch_files} files per batch")
+        engine.analyzer(model)
+
+        async def each(upload: UploadFile) -> dict:
+            try:
+                body = await analyze_upload(engine, upload, model, threshold, max_faces)
+                return {"filename": upload.filename, **body}
+            except ApiError as e:
+                engine.metrics.errors.labels(e.error).inc()
+                return {"filename": upload.filename, "error": e.error, "detail": e.detail}
+
+        async def all_files() -> dict:
+            return {"results": [await each(upload) for upload in files]}
+
+        return await engine.admitted(all_files)
+
+    @router.get("/v1/models", summary="The shipped models and their labels")
+    async def models(request: Request) -> dict:
+        engine: Engine = request.app.state.engine
+        return {
+            "default": settings.model,
+            "models": [{"name": name, "labels": engine.analyzer(name).labels} for name in shipped_models()],
+            "detectors": ["centerface"],
+        }
+
+    return router
+
+
+def service_routes(settings: ServerSettings) -> APIRouter:
+    router = APIRouter()
+
+    @router.api_route("/healthz", methods=["GET", "HEAD"], summary="Liveness")
+    async def healthz(request: Request) -> dict:
+        return {"status": "ok", "pending": request.app.state.engine.admission.active, "capacity": settings.max_pending}
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics_text(request: Request) -> Response:
+        metrics: ServerMetrics = request.app.state.metrics
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    @router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(str(STATIC / "index.html"))
+
+    return router
+
+
+def live_routes(settings: ServerSettings) -> APIRouter:
+    router = APIRouter()
+
+    @router.websocket("/v1/live")
+    async def live(socket: WebSocket, model: str = settings.model, threshold: float = DETECTION_THRESHOLD) -> None:
+        """Webcam frames (JPEG bytes) in, one JSON result per frame out, with faces tracked across frames.
+        Frames go through the same admission as uploads: past capacity a frame is answered `busy` and dropped."""
+        engine: Engine = socket.app.state.engine
+        await socket.accept()
+        if engine.live_connections >= settings.max_live:
+            await socket.close(code=TRY_AGAIN_LATER, reason=f"at most {settings.max_live} live connections")
+            return
+        try:
+            engine.analyzer(model)
+        except ApiError as e:
+            await socket.close(code=1008, reason=e.detail)
+            return
+        engine.live_connections += 1
+        try:
+            await answer_frames(socket, engine, model, max(threshold, MIN_THRESHOLD))
+        except WebSocketDisconnect:
+            pass
+        finally:
+            engine.live_connections -= 1
+
+    return router
+
+
+async def answer_frames(socket: WebSocket, engine: Engine, model: str, threshold: float) -> None:
+    tracker = IouTracker()
+    while True:
+        message = await socket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("bytes") is None:
+            await socket.send_json({"error": "unsupported_frame", "detail": "send each frame as a binary JPEG message"})
+            continue
+        start = time.perf_counter()
+        try:
+            body = await engine.admitted(
+                lambda data=message["bytes"]: engine.run(
+                    engine.analyze, data, "frame", model, threshold, None, tracker=tracker
+                )
+            )
+        except ApiError as e:
+            await socket.send_json({"error": e.error, "detail": e.detail})
+            continue
+        body["timing_ms"]["total"] = (time.perf_counter() - start) * 1000
+        await socket.send_json(body)

@@ -1,0 +1,1 @@
+"""Training emotion CNNs with PyTorch (the [train] extra); `config` alone imports no torch."""
