@@ -1,3 +1,4 @@
+import argparse
 import csv
 import json
 import os
@@ -7,6 +8,8 @@ import subprocess
 import sys
 
 import pytest
+
+from moodlens.cli import build_parser
 
 from conftest import FER_TRAIN, FER_VAL, FERPLUS_VALID, SHARED, run_cli
 
@@ -47,6 +50,17 @@ def test_bad_options(tmp_path, tiny_run):
     assert "unknown emotion label 'bored'" in result.stderr
     assert_one_line_error(run_cli("train", FER_TRAIN, "--model", "nope", "--out", tmp_path / "r"), "unknown model")
     assert_one_line_error(run_cli("eval", FER_VAL, "--model", tmp_path / "none.pt", "--out", tmp_path / "e"))
+
+
+def test_every_option_has_help_and_train_shows_its_defaults():
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, command in commands.items():
+        for action in command._actions:
+            assert action.help, f"moodlens {name} {action.option_strings or action.dest} has no help"
+    text = run_cli("train", "--help", env={"COLUMNS": "400"}).stdout  # no line breaks inside a help text
+    assert "(default: onecycle)" in text and "(default: 0.1)" in text  # --schedule, --label-smoothing
+    assert "0.1 for sgd, 0.002 for adamw" in text and "--no-clean" in text and "--teacher MODEL" in text
 
 
 def test_models_lists_the_registry():

@@ -10,4 +10,4 @@ from moodlens.runtime.pipeline import Analyzer
 from moodlens.runtime.results import Face, ImageResult, to_dataframe
 
 __all__ = ["Analyzer", "Face", "ImageResult", "to_dataframe"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
