@@ -1,9 +1,11 @@
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import cv2
@@ -110,3 +112,51 @@ def make_pan_video(path, source=SHARED / "faces" / "deepface" / "selfie-many-peo
         writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
     writer.release()
     return path
+
+
+def postgres_bin(name: str) -> str:
+    """A PostgreSQL server program: on PATH, or where Debian's packages put it."""
+    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None)
+    if not found:
+        raise RuntimeError(f"no {name}: install Debian's postgresql package (`make test` does)")
+    return str(found)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server of its own, on a free localhost port, in a temporary folder; torn down after.
+    As root, it runs as the `postgres` user that Debian's package creates (the server refuses root), in a
+    folder of /tmp that user can reach (pytest's own are root's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="moodlens-postgres-"))
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(folder, "postgres")
+    data, port = folder / "data", free_port()
+    subprocess.run(
+        [*as_user, postgres_bin("initdb"), "-D", data, "-U", "moodlens", "--auth=trust"],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(
+        [*as_user, postgres_bin("pg_ctl"), "-D", data, "-o", options, "-l", folder / "log", "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
+    yield f"postgresql+psycopg://moodlens@127.0.0.1:{port}"
+    subprocess.run([*as_user, postgres_bin("pg_ctl"), "-D", data, "-m", "immediate", "stop"], capture_output=True)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path) -> str:
+    """A fresh, empty database: an SQLite file, or a new database on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sessions.sqlite'}"
+    import psycopg
+
+    server = request.getfixturevalue("postgres_server")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server.replace("postgresql+psycopg", "postgresql") + "/postgres", autocommit=True) as db:
+        db.execute(f"CREATE DATABASE {name}")
+    return f"{server}/{name}"

@@ -15,7 +15,7 @@ from conftest import SHARED
 
 ROOT = Path(__file__).resolve().parents[1]
 COUPLE = SHARED / "faces" / "deepface" / "couple.jpg"
-OPTIONAL = ("torch", "optuna", "onnx", "fastapi", "uvicorn", "av", "ray", "pandas")
+OPTIONAL = ("torch", "optuna", "onnx", "fastapi", "uvicorn", "av", "ray", "pandas", "sqlalchemy", "pyarrow", "psycopg")
 
 
 def run(*command, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -1,4 +1,4 @@
-"""The single `moodlens` command: analyze, serve, train, eval, tune, export, models."""
+"""The single `moodlens` command: analyze, record, sessions, serve, train, eval, tune, export, models."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import fields
 from pathlib import Path
 
-from moodlens.argtypes import POSITIVE, POSITIVE_INT, SCORE, number
+from moodlens.argtypes import NON_NEGATIVE, POSITIVE, POSITIVE_INT, SCORE, number
 from moodlens.data.labels import UnknownLabelError
 from moodlens.data.readers import DatasetError
 from moodlens.runtime.detection import THRESHOLD as DETECTION_THRESHOLD
@@ -187,6 +187,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "MOODLENS_MAX_UPLOAD_MB": args.max_upload_mb,
         "MOODLENS_MAX_PENDING": args.max_pending,
         "MOODLENS_MAX_LIVE": args.max_live,
+        **({"MOODLENS_DATABASE": args.db} if args.db else {}),
     }
     os.environ.update({key: str(value) for key, value in settings.items()})  # read by every worker process
     print(f"moodlens: serving on http://{args.host}:{args.port}/ (API docs at /docs)")
@@ -202,6 +203,62 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level="warning",
         )
     return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from moodlens.recording.recorder import RecordOptions, record
+    from moodlens.recording.store import Store
+    from moodlens.runtime.pipeline import Analyzer
+
+    store = Store(args.db)
+    analyzer = Analyzer(args.model, readable_width=args.readable_width)
+    options = RecordOptions(args.fps, args.duration, args.reconnect, args.recorder)
+    settings = {"model": args.model, "readable_width": args.readable_width}
+    print(f"moodlens: recording {args.source} into session {args.session!r} at {store.url} (Ctrl-C stops)")
+    try:
+        written = record(store, args.session, analyzer, args.source, options, settings)
+    finally:
+        print(f"moodlens: session {args.session!r} holds what was recorded", file=sys.stderr)
+    print(f"{written} steps recorded")
+    return 0
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    from moodlens.recording.export import export_bytes, format_of
+    from moodlens.recording.store import Store
+    from moodlens.recording.timeline import timeline
+    from moodlens.runtime.files import write_atomic
+
+    store = Store(args.db)
+    if args.action == "list":
+        print(f"{'session':<30} {'steps':>7}  {'from':<19}  {'to':<19}")
+        for row in store.summaries():
+            first, last = (clock(row[key]) for key in ("first", "last"))
+            print(f"{row['name']:<30} {row['steps']:>7}  {first:<19}  {last:<19}")
+        return 0
+    if not args.name:
+        raise ValueError(f"moodlens sessions {args.action} needs a session NAME")
+    if args.action == "delete":
+        store.delete(args.name)
+        print(f"session {args.name!r} deleted")
+        return 0
+    session = store.get(args.name)
+    line = timeline(session, store.read_steps(session), args.bucket)
+    if args.action == "show":
+        print(json.dumps(line, indent=2))
+        return 0
+    if not args.out:
+        raise ValueError("moodlens sessions export needs --out FILE.csv or FILE.parquet")
+    write_atomic(args.out, export_bytes(line, format_of(args.out)))
+    print(f"{len(line['buckets'])} rows of {args.bucket:g} s written to {args.out}")
+    return 0
+
+
+def clock(seconds: float | None) -> str:
+    """Unix seconds as local date and time, or '-'."""
+    from datetime import datetime
+
+    return datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S") if seconds else "-"
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -314,7 +371,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-live", type=POSITIVE_INT, default=server.max_live, help="open webcam (/v1/live) connections per process"
     )
+    p.add_argument("--db", help="database of recorded sessions (default: MOODLENS_DATABASE or ~/.local/share)")
     p.set_defaults(func=cmd_serve)
+
+    p = commands.add_parser("record", help="record an event's mood into a session: webcam, video, stream or screen")
+    p.add_argument(
+        "source", help="webcam number, video file, stream URL (rtsp://, http://), 'screen' or 'screen:L,T,W,H'"
+    )
+    p.add_argument("--session", required=True, help="session name; an existing session is continued")
+    p.add_argument("--fps", type=POSITIVE, default=2.0, help="frames analysed per second")
+    p.add_argument("--duration", type=POSITIVE, metavar="SECONDS", help="stop after this long (default: Ctrl-C)")
+    p.add_argument(
+        "--reconnect", type=NON_NEGATIVE, default=60.0, metavar="SECONDS", help="how long a lost stream is retried"
+    )
+    p.add_argument("--recorder", help="this recorder's name in the session (default: HOST:SOURCE)")
+    p.add_argument("--model", default="default", help="shipped model name or .onnx file")
+    p.add_argument(
+        "--readable-width",
+        type=number(int, 0),
+        default=READABLE_WIDTH,
+        metavar="PX",
+        help="narrower faces are not read",
+    )
+    p.add_argument("--db", help="database URL (default: MOODLENS_DATABASE or an SQLite file in ~/.local/share)")
+    p.set_defaults(func=cmd_record)
+
+    p = commands.add_parser("sessions", help="list, show, export or delete recorded sessions")
+    p.add_argument("action", choices=("list", "show", "export", "delete"), help="what to do")
+    p.add_argument("name", nargs="?", help="the session (all but list)")
+    p.add_argument("--bucket", type=POSITIVE, default=60.0, metavar="SECONDS", help="timeline bucket length")
+    p.add_argument("--out", help="export: the .csv or .parquet file to write")
+    p.add_argument("--db", help="database URL (default: MOODLENS_DATABASE or an SQLite file in ~/.local/share)")
+    p.set_defaults(func=cmd_sessions)
 
     p = commands.add_parser("models", help="list the registered architectures (needs moodlens[train])")
     p.set_defaults(func=cmd_models)
@@ -335,6 +423,10 @@ EXTRAS = {
     "prometheus_client": "serve",
     "av": "video",
     "ray": "ray",
+    "sqlalchemy": "record",
+    "mss": "record",
+    "pyarrow": "record",
+    "psycopg": "postgres",
 }
 
 

@@ -18,6 +18,9 @@ from moodlens.runtime.weights import detector_file
 # The default confidence a detection needs: on crowd photos 0.4 finds more small faces than 0.5 at 0.91
 # precision, with no false detection among the hand-boxed faces (benchmarks/results/crowd_detection.json).
 THRESHOLD = 0.4
+# How far (in eye distances, along the eye line) the nose may lie from the middle of the eyes for a face to
+# count as turned towards the camera (benchmarks/results/facing.json).
+FACING_OFFSET = 0.25
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,21 @@ class Detection:
     box: tuple[int, int, int, int]  # x, y, w, h in pixels
     score: float
     eyes: tuple[tuple[float, float], tuple[float, float]] | None = None  # (left, right) eye centres, if known
+    nose: tuple[float, float] | None = None  # the tip of the nose, if known
+
+    def facing(self) -> bool | None:
+        """Turned towards the camera: the nose lies within FACING_OFFSET eye distances of the middle of the eyes,
+        measured along the line between them (a head turned aside brings the nose towards one eye); None
+        without landmarks."""
+        if self.eyes is None or self.nose is None:
+            return None
+        (lx, ly), (rx, ry) = self.eyes
+        along = np.array([rx - lx, ry - ly])
+        span = float(along @ along)
+        if span < 1.0:  # eyes less than a pixel apart: no direction to measure in
+            return False
+        offset = (np.array(self.nose) - [(lx + rx) / 2, (ly + ry) / 2]) @ along / span
+        return bool(abs(offset) <= FACING_OFFSET)
 
 
 class DetectorError(ValueError):
@@ -60,6 +78,9 @@ def non_max_suppression(boxes: np.ndarray, scores: np.ndarray, iou: float) -> li
 
 
 CROWD_MODES = ("auto", "on", "off")
+# columns of raw detections (see centerface.network) that are x or y positions, and those that are also sizes
+X_POSITIONS, Y_POSITIONS = [0, 5, 7, 9], [1, 6, 8, 10]
+X_COLUMNS, Y_COLUMNS = [*X_POSITIONS, 2], [*Y_POSITIONS, 3]
 
 
 @register_detector
@@ -125,16 +146,15 @@ class centerface(FaceDetector):
         return long_side > 4 * self.max_side or not sure.any() or bool((small & hint).any())
 
     def pass_at(self, image: np.ndarray, sx: float, sy: float, floor: float) -> np.ndarray:
-        """Raw detections (N, 9: x, y, w, h, score, left eye x, y, right eye x, y) scoring over `floor`, in image
-        pixels, from one run of the network on the image resized by (sx, sy), whose sides must come out multiples
-        of 32."""
+        """Raw detections (N, 11: see `network`) scoring over `floor`, in image pixels, from one run of the
+        network on the image resized by (sx, sy), whose sides must come out multiples of 32."""
         height, width = image.shape[:2]
         size = (round(width * sx), round(height * sy))
         interpolation = cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR
         resized = cv2.resize(image, size, interpolation=interpolation) if (sx, sy) != (1, 1) else image
         raw = self.network(resized, floor)
-        raw[:, [0, 2, 5, 7]] /= sx
-        raw[:, [1, 3, 6, 8]] /= sy
+        raw[:, X_COLUMNS] /= sx
+        raw[:, Y_COLUMNS] /= sy
         return raw
 
     def tiled_pass(self, image: np.ndarray, scale: int) -> np.ndarray:
@@ -150,15 +170,16 @@ class centerface(FaceDetector):
                 if pad_h or pad_w:
                     tile = cv2.copyMakeBorder(tile, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT)
                 raw = self.network(tile, self.threshold)
-                raw[:, [0, 5, 7]] += left
-                raw[:, [1, 6, 8]] += top
+                raw[:, X_POSITIONS] += left
+                raw[:, Y_POSITIONS] += top
                 found.append(raw)
         raw = np.concatenate(found)
-        raw[:, [0, 1, 2, 3, 5, 6, 7, 8]] /= scale
+        raw[:, X_COLUMNS + Y_COLUMNS] /= scale
         return raw
 
     def network(self, image: np.ndarray, floor: float) -> np.ndarray:
-        """Raw detections (N, 9) scoring over `floor`, in the pixels of `image` (sides multiples of 32)."""
+        """Raw detections (N, 11: x, y, w, h, score, left eye x, y, right eye x, y, nose x, y) scoring over
+        `floor`, in the pixels of `image` (sides multiples of 32)."""
         x = image.transpose(2, 0, 1)[None].astype(np.float32)
         heat, scale, offset, landmarks = self.session.run(None, {self.input_name: x})
         ys, xs = np.nonzero(heat[0, 0] > floor)
@@ -166,10 +187,17 @@ class centerface(FaceDetector):
         box_w = np.exp(scale[0, 1, ys, xs]) * 4
         left = (xs + offset[0, 1, ys, xs] + 0.5) * 4 - box_w / 2
         top = (ys + offset[0, 0, ys, xs] + 0.5) * 4 - box_h / 2
-        # landmark channels hold (y, x) pairs as fractions of the box, the two eyes first
-        eye_x = landmarks[0, [1, 3]][:, ys, xs] * box_w + left
-        eye_y = landmarks[0, [0, 2]][:, ys, xs] * box_h + top
-        columns = [left, top, box_w, box_h, heat[0, 0, ys, xs], eye_x[0], eye_y[0], eye_x[1], eye_y[1]]
+        # landmark channels hold (y, x) pairs as fractions of the box: the two eyes, then the nose
+        mark_x = landmarks[0, [1, 3, 5]][:, ys, xs] * box_w + left
+        mark_y = landmarks[0, [0, 2, 4]][:, ys, xs] * box_h + top
+        columns = [
+            left,
+            top,
+            box_w,
+            box_h,
+            heat[0, 0, ys, xs],
+            *(v for xy in zip(mark_x, mark_y, strict=True) for v in xy),
+        ]
         return np.stack(columns, axis=1).astype(np.float32)
 
     def merged(self, passes: list[np.ndarray], width: int, height: int) -> list[Detection]:
@@ -178,8 +206,8 @@ class centerface(FaceDetector):
         raw = np.concatenate(passes)
         kept = raw[non_max_suppression(raw[:, :4], raw[:, 4], self.nms_iou)]
         found = []
-        for x, y, w, h, score, lx, ly, rx, ry in kept[~inside_larger_faces(kept[:, :4])].astype(float):
-            found.append(clipped(np.array([x, y, w, h]), score, width, height, ((lx, ly), (rx, ry))))
+        for x, y, w, h, score, lx, ly, rx, ry, nx, ny in kept[~inside_larger_faces(kept[:, :4])].astype(float):
+            found.append(clipped(np.array([x, y, w, h]), score, width, height, ((lx, ly), (rx, ry)), (nx, ny)))
         return found
 
 
@@ -225,7 +253,7 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return [*starts, length - tile]
 
 
-def clipped(box: np.ndarray, score: float, width: int, height: int, eyes=None) -> Detection:
+def clipped(box: np.ndarray, score: float, width: int, height: int, eyes=None, nose=None) -> Detection:
     x0, y0 = max(0.0, box[0]), max(0.0, box[1])
     x1, y1 = min(float(width), box[0] + box[2]), min(float(height), box[1] + box[3])
-    return Detection((round(x0), round(y0), max(1, round(x1 - x0)), max(1, round(y1 - y0))), score, eyes)
+    return Detection((round(x0), round(y0), max(1, round(x1 - x0)), max(1, round(y1 - y0))), score, eyes, nose)

@@ -14,7 +14,7 @@ import numpy as np
 
 from moodlens.runtime.classifier import OnnxClassifier
 from moodlens.runtime.crops import MARGIN, crop_faces
-from moodlens.runtime.detection import THRESHOLD, load_detector
+from moodlens.runtime.detection import THRESHOLD, Detection, load_detector
 from moodlens.runtime.imaging import ImageError, read_image
 from moodlens.runtime.results import READABLE_WIDTH, Face, ImageResult
 from moodlens.runtime.weights import resolve_onnx
@@ -97,9 +97,7 @@ class Analyzer:
         probs = self.classifier.predict(np.concatenate(crops), tta=self.tta)
         results, start = [], 0
         for image, path, found in zip(images, paths, per_image, strict=True):
-            faces = [
-                self.face(d.box, d.score, p) for d, p in zip(found, probs[start : start + len(found)], strict=True)
-            ]
+            faces = [self.face(d, p) for d, p in zip(found, probs[start : start + len(found)], strict=True)]
             results.append(ImageResult(path, image.shape[1], image.shape[0], faces))
             start += len(found)
         return results
@@ -107,11 +105,12 @@ class Analyzer:
     def eyes(self, detections: list) -> list | None:
         return [d.eyes for d in detections] if self.align else None
 
-    def face(self, box: tuple[int, int, int, int], score: float, probs: np.ndarray) -> Face:
+    def face(self, detection: Detection, probs: np.ndarray) -> Face:
         scores = {label: round(float(p), 6) for label, p in zip(self.labels, probs, strict=True)}
-        readable = box[2] >= self.readable_width
+        readable = detection.box[2] >= self.readable_width
         emotion = self.labels[int(probs.argmax())] if readable else None
-        return Face(tuple(int(v) for v in box), round(score, 4), emotion, scores)
+        box = tuple(int(v) for v in detection.box)
+        return Face(box, round(detection.score, 4), emotion, scores, facing=detection.facing())
 
     def analyze_sources(
         self, sources: Iterable[tuple[str, ImageSource]], batch_size: int = 16

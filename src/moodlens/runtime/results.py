@@ -19,6 +19,7 @@ class Face:
     emotion: str | None  # None: too small to read (narrower than READABLE_WIDTH)
     scores: dict[str, float]  # the model's probability per label, summing to 1, also for unreadable faces
     track: int | None = None  # person id across video frames
+    facing: bool | None = None  # turned towards the camera, judged from the detector's landmarks (None: none)
 
     @property
     def readable(self) -> bool:
@@ -54,7 +55,10 @@ class ImageResult:
 
     @classmethod
     def from_dict(cls, record: dict) -> ImageResult:
-        faces = [Face(tuple(f["box"]), f["score"], f["emotion"], f["scores"], f.get("track")) for f in record["faces"]]
+        faces = [
+            Face(tuple(f["box"]), f["score"], f["emotion"], f["scores"], f.get("track"), f.get("facing"))
+            for f in record["faces"]
+        ]
         fields = ("path", "width", "height", "frame", "time", "error")
         return cls(faces=faces, **{key: record.get(key) for key in fields})
 
@@ -151,7 +155,7 @@ def crowd_summary(faces: list[Face], labels: list[str]) -> dict:
 
 def face_columns(labels: list[str]) -> list[str]:
     """The columns of `face_rows`, in order (w is the face's size in pixels)."""
-    columns = ["path", "frame", "time", "face", "track", "x", "y", "w", "h", "score", "readable", "emotion"]
+    columns = ["path", "frame", "time", "face", "track", "x", "y", "w", "h", "score", "facing", "readable", "emotion"]
     return columns + [f"p_{label}" for label in labels]
 
 
@@ -161,7 +165,7 @@ def face_rows(results: list[ImageResult]) -> list[dict]:
     for result in results:
         for index, face in enumerate(result.faces):
             row = {"path": result.path, "frame": result.frame, "time": result.time, "face": index, "track": face.track}
-            row.update(x=face.box[0], y=face.box[1], w=face.box[2], h=face.box[3], score=face.score)
+            row.update(x=face.box[0], y=face.box[1], w=face.box[2], h=face.box[3], score=face.score, facing=face.facing)
             row.update(readable=face.readable, emotion=face.emotion)
             row.update({f"p_{label}": p for label, p in face.scores.items()})
             rows.append(row)

@@ -18,6 +18,7 @@ from moodlens.server.engine import ApiError, Engine
 from moodlens.server.limits import BodySizeLimit
 from moodlens.server.metrics import MetricsMiddleware, ServerMetrics
 from moodlens.server.routes import STATIC, analysis_routes, live_routes, service_routes
+from moodlens.server.sessions import session_routes
 from moodlens.server.settings import ServerSettings
 
 
@@ -41,15 +42,17 @@ def add_error_handlers(app: FastAPI) -> None:
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings.from_env()
-    MultiPartParser.spool_max_size = (
-        settings.max_upload_bytes + 1
-    )  # keep uploaded files in memory: never spooled to disk
+    # uploaded files stay in memory, never spooled to disk (BodySizeLimit bounds them)
+    MultiPartParser.spool_max_size = settings.max_upload_bytes + 1
     # the API docs' scripts and styles ship in fastapi-offline's wheel: /docs and /redoc work offline
     app = FastAPIOffline(title="moodlens", version=__version__, description="Every face in a photo and its emotion.")
+    app.state.settings = settings
+    app.state.store = None  # the sessions' database, opened on first use
     app.state.metrics = ServerMetrics()
     app.state.engine = Engine(settings, app.state.metrics)
     add_error_handlers(app)
-    for router in (analysis_routes(settings), service_routes(settings), live_routes(settings)):
+    routers = (analysis_routes(settings), service_routes(settings), live_routes(settings), session_routes(settings))
+    for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -68,10 +69,12 @@ class Engine:
         image: bool = False,
         blur: bool = False,
         tracker: IouTracker | None = None,
+        on_result: Callable[[ImageResult], None] | None = None,
     ) -> dict:
         """Decode, analyse and build the answer (with the annotated picture if `image`) in one worker call.
         A live frame comes with its connection's `tracker`, which gives its faces their track ids; a photo
-        without one, and the detector may take longer over it (a still)."""
+        without one, and the detector may take longer over it (a still). `on_result` sees the result in the
+        worker (a session recorder)."""
         analyzer = self.analyzer(model)
         start = time.perf_counter()
         rgb = self.decode(data, name)
@@ -80,6 +83,8 @@ class Engine:
         result = analyzer.analyze_images([rgb], [None], threshold=threshold, max_faces=max_faces, still=still)[0]
         if tracker:
             tracker.assign(result.faces)
+        if on_result:
+            on_result(result)
         timing = {"decode": (decoded - start) * 1000, "analyze": (time.perf_counter() - decoded) * 1000}
         self.metrics.faces.inc(len(result.faces))
         return result_body(result, analyzer.labels, model, timing, rgb if image else None, blur)

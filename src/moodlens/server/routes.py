@@ -12,11 +12,13 @@ from typing import Annotated
 from fastapi import APIRouter, File, Query, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, Response
 
+from moodlens.recording.store import StoreError
 from moodlens.runtime.detection import THRESHOLD as DETECTION_THRESHOLD
 from moodlens.runtime.tracking import IouTracker
 from moodlens.runtime.weights import shipped_models
 from moodlens.server.engine import ApiError, Engine
 from moodlens.server.metrics import ServerMetrics
+from moodlens.server.sessions import LiveRecorder, session_store
 from moodlens.server.settings import MIN_THRESHOLD, ServerSettings
 
 STATIC = resources.files("moodlens.server") / "static"
@@ -114,8 +116,11 @@ def live_routes(settings: ServerSettings) -> APIRouter:
     router = APIRouter()
 
     @router.websocket("/v1/live")
-    async def live(socket: WebSocket, model: str = settings.model, threshold: float = DETECTION_THRESHOLD) -> None:
-        """Webcam frames (JPEG bytes) in, one JSON result per frame out, with faces tracked across frames.
+    async def live(
+        socket: WebSocket, model: str = settings.model, threshold: float = DETECTION_THRESHOLD, session: str = ""
+    ) -> None:
+        """Webcam frames (JPEG bytes) in, one JSON result per frame out, with faces tracked across frames; with
+        `session`, the frames' aggregates are also recorded into that session (at most `record_fps` a second).
         Frames go through the same admission as uploads: past capacity a frame is answered `busy` and dropped."""
         engine: Engine = socket.app.state.engine
         await socket.accept()
@@ -123,13 +128,13 @@ def live_routes(settings: ServerSettings) -> APIRouter:
             await socket.close(code=TRY_AGAIN_LATER, reason=f"at most {settings.max_live} live connections")
             return
         try:
-            engine.analyzer(model)
-        except ApiError as e:
-            await socket.close(code=1008, reason=e.detail)
+            recorder = live_recorder(socket, engine.analyzer(model).labels, session, model) if session else None
+        except (ApiError, StoreError) as e:
+            await socket.close(code=1008, reason=getattr(e, "detail", str(e))[:120])
             return
         engine.live_connections += 1
         try:
-            await answer_frames(socket, engine, model, max(threshold, MIN_THRESHOLD))
+            await answer_frames(socket, engine, model, max(threshold, MIN_THRESHOLD), recorder)
         except WebSocketDisconnect:
             pass
         finally:
@@ -138,7 +143,18 @@ def live_routes(settings: ServerSettings) -> APIRouter:
     return router
 
 
-async def answer_frames(socket: WebSocket, engine: Engine, model: str, threshold: float) -> None:
+def live_recorder(socket: WebSocket, labels: list[str], name: str, model: str) -> LiveRecorder:
+    """A recorder of this connection's frames into session `name` (created if new), named after the client."""
+    settings: ServerSettings = socket.app.state.settings
+    store = session_store(socket.app)
+    session = store.open_session(name, labels, {"model": model, "source": "live", "fps": settings.record_fps})
+    client = f"{socket.client.host}:{socket.client.port}" if socket.client else "unknown"
+    return LiveRecorder(store, session, f"live:{client}", settings.record_fps)
+
+
+async def answer_frames(
+    socket: WebSocket, engine: Engine, model: str, threshold: float, recorder: LiveRecorder | None
+) -> None:
     tracker = IouTracker()
     while True:
         message = await socket.receive()
@@ -151,7 +167,7 @@ async def answer_frames(socket: WebSocket, engine: Engine, model: str, threshold
         try:
             body = await engine.admitted(
                 lambda data=message["bytes"]: engine.run(
-                    engine.analyze, data, "frame", model, threshold, None, tracker=tracker
+                    engine.analyze, data, "frame", model, threshold, None, tracker=tracker, on_result=recorder
                 )
             )
         except ApiError as e:

@@ -19,6 +19,8 @@ class ServerSettings:
     max_pending: int = 16  # requests and live frames running or waiting for a worker; more get 503
     max_batch_files: int = 16
     max_live: int = 8  # open /v1/live connections; more are closed with code 1013
+    database: str = ""  # where sessions are kept: a database URL, or "" for moodlens's default SQLite file
+    record_fps: float = 2.0  # live frames recorded into a session per second, at most
 
     @classmethod
     def from_env(cls) -> ServerSettings:

@@ -1,0 +1,68 @@
+"""`moodlens record`: watch a source, analyse a frame `fps` times a second, and store each one's aggregates.
+
+Memory stays flat: one frame at a time, nothing kept but the database rows. A live source that drops is
+reopened until it has been gone `reconnect` seconds; a recorder restarted under the same name carries on
+(a video file from where it stopped).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+
+from moodlens.recording.sources import SourceError, SourceLost, frames, is_live
+from moodlens.recording.store import Step, Store, default_recorder
+from moodlens.runtime.pipeline import Analyzer
+from moodlens.runtime.results import ImageResult
+
+
+@dataclass
+class RecordOptions:
+    fps: float = 2.0  # analysed frames per second
+    duration: float | None = None  # seconds to record; None: until the source ends or Ctrl-C
+    reconnect: float = 60.0  # seconds a live source may be gone before the recorder gives up
+    recorder: str | None = None  # this recorder's name in the session (default: host and source)
+
+
+def step_of(result: ImageResult, moment: float, labels: list[str]) -> Step:
+    """What is kept of an analysed frame: counts and sums, never a face or a box."""
+    readable = [face for face in result.faces if face.readable]
+    counts = dict.fromkeys(labels, 0)
+    sums = dict.fromkeys(labels, 0.0)
+    for face in readable:
+        counts[face.emotion] += 1
+        for label in labels:
+            sums[label] += face.scores[label]
+    facing = sum(1 for face in result.faces if face.facing)
+    rounded = {label: round(value, 4) for label, value in sums.items()}
+    return Step(moment, len(result.faces), len(readable), facing, counts, rounded)
+
+
+def record(store: Store, name: str, analyzer: Analyzer, source: str, options: RecordOptions, settings: dict) -> int:
+    """Record `source` into session `name`; returns the steps written."""
+    session = store.open_session(name, analyzer.labels, {**settings, "source": source, "fps": options.fps})
+    recorder = options.recorder or default_recorder(source)
+    deadline = time.time() + options.duration if options.duration else None
+    written, opened, lost_since = 0, False, None
+    while True:
+        last = store.last_time(session, recorder)
+        try:
+            for moment, rgb in frames(source, options.fps, session.created):
+                opened, lost_since = True, None
+                if last is not None and moment <= last:
+                    continue  # a file recorder restarted: what it recorded before stays as it was
+                result = analyzer.analyze_images([rgb], [source])[0]
+                store.add_step(session, recorder, step_of(result, moment, analyzer.labels))
+                written += 1
+                if deadline and time.time() >= deadline:
+                    return written
+            return written  # a video file's end
+        except (SourceError, SourceLost) as e:
+            if not (opened and is_live(source)):
+                raise
+            lost_since = lost_since or time.time()
+            if time.time() - lost_since > options.reconnect or (deadline and time.time() >= deadline):
+                raise SourceLost(f"{e}; gone for over {options.reconnect:g} s, recording stopped") from e
+            print(f"moodlens: {e}; reconnecting", file=sys.stderr)
+            time.sleep(1.0)

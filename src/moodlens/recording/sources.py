@@ -1,0 +1,88 @@
+"""What a recorder watches: a webcam, a video file, a network stream, or a region of the screen.
+
+Each source yields (unix time to the millisecond, RGB frame) at most `fps` times a second. Live sources
+(webcams, streams, the screen) are timed by the clock; a video file by its own timeline from `origin`, so
+that recording a file twice gives the same times.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+
+SCREEN = re.compile(r"^screen(?::(\d+),(\d+),(\d+),(\d+))?$")
+
+
+class SourceError(ValueError):
+    """The source cannot be opened; the message says why in one line."""
+
+
+class SourceLost(OSError):
+    """A live source stopped giving frames (a camera unplugged, a stream dropped)."""
+
+
+def is_live(spec: str) -> bool:
+    """A webcam (a number), a network stream (a URL) or the screen: anything but a video file."""
+    return spec.isdigit() or "://" in spec or bool(SCREEN.match(spec))
+
+
+def frames(spec: str, fps: float, origin: float) -> Iterator[tuple[float, np.ndarray]]:
+    """The frames of the source `spec` to record: webcam N, a file, a URL, 'screen' or 'screen:L,T,W,H'."""
+    if match := SCREEN.match(spec):
+        return screen_frames(tuple(int(v) for v in match.groups()) if match.group(1) else None, fps)
+    return capture_frames(spec, fps, origin)
+
+
+def capture_frames(spec: str, fps: float, origin: float) -> Iterator[tuple[float, np.ndarray]]:
+    """Frames through OpenCV (FFmpeg for files and streams); only the frames kept are decoded."""
+    capture = cv2.VideoCapture(int(spec) if spec.isdigit() else spec)
+    if not capture.isOpened():
+        raise SourceError(f"{spec}: cannot open it as a camera, video file or stream")
+    live = is_live(spec)
+    native = capture.get(cv2.CAP_PROP_FPS)
+    native = native if native and native > 0 else 30.0
+    step = max(1, round(native / fps))
+    next_time, index = 0.0, 0
+    try:
+        while True:
+            if not capture.grab():
+                if live:
+                    raise SourceLost(f"{spec}: the stream stopped")
+                return
+            now = time.time() if live else origin + index / native
+            keep = now >= next_time if live else index % step == 0
+            index += 1
+            if not keep:
+                continue
+            ok, bgr = capture.retrieve()
+            if ok:
+                next_time = now + 1 / fps
+                yield round(now, 3), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    finally:
+        capture.release()
+
+
+def screen_frames(region: tuple[int, int, int, int] | None, fps: float) -> Iterator[tuple[float, np.ndarray]]:
+    """Screenshots of a region (left, top, width, height) or of the whole first screen, with mss."""
+    import mss  # the [record] extra
+
+    try:
+        grabber = mss.mss()
+    except mss.exception.ScreenShotError as e:
+        raise SourceError(f"screen: cannot capture it ({e})") from e
+    with grabber:
+        area = grabber.monitors[1]
+        if region:
+            area = dict(zip(("left", "top", "width", "height"), region, strict=True))
+        while True:
+            started = time.time()
+            try:
+                shot = np.asarray(grabber.grab(area))
+            except mss.exception.ScreenShotError as e:
+                raise SourceLost(f"screen: capture failed ({e})") from e
+            yield round(started, 3), cv2.cvtColor(shot, cv2.COLOR_BGRA2RGB)
+            time.sleep(max(0.0, started + 1 / fps - time.time()))

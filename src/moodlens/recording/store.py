@@ -1,0 +1,229 @@
+"""Where recorded sessions are kept: SQLite by default, PostgreSQL by URL, through SQLAlchemy.
+
+Only aggregates are stored, never faces or images: per time step, the faces present, read and facing
+the camera, how many readable faces showed each emotion and the sum of each emotion's probability over
+them. Every step is its own transaction, so a killed recorder loses at most the step it was writing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+SCHEMA_VERSION = 1
+# What each schema version adds, applied in order to a database of an older version; version 1 is the first.
+UPGRADES: dict[int, str] = {}
+
+metadata = MetaData()
+meta_table = Table(
+    "moodlens_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
+)
+sessions_table = Table(
+    "moodlens_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created", Float, nullable=False),  # unix seconds, to the millisecond as step times are
+    Column("labels", JSON, nullable=False),
+    Column("settings", JSON, nullable=False),  # how it was recorded: source, rate, model, detector
+)
+steps_table = Table(
+    "moodlens_steps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", Integer, ForeignKey("moodlens_sessions.id"), nullable=False),
+    Column("recorder", String(200), nullable=False),
+    Column("time", Float, nullable=False),  # unix seconds of the analysed frame
+    Column("faces", Integer, nullable=False),
+    Column("readable", Integer, nullable=False),
+    Column("facing", Integer, nullable=False),  # faces turned towards the camera (of those with landmarks)
+    Column("counts", JSON, nullable=False),  # {emotion: readable faces showing it}
+    Column("score_sums", JSON, nullable=False),  # {emotion: sum of its probability over the readable faces}
+    Index("ix_moodlens_steps_session_time", "session_id", "time"),
+)
+
+
+class StoreError(ValueError):
+    """The database cannot be used as asked; the message says why in one line."""
+
+
+class NoSuchSession(StoreError):
+    pass
+
+
+def default_database() -> str:
+    """MOODLENS_DATABASE, or an SQLite file in the user's data folder: no set-up needed."""
+    if url := os.environ.get("MOODLENS_DATABASE"):
+        return url
+    folder = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "moodlens"
+    return f"sqlite:///{folder / 'sessions.sqlite'}"
+
+
+def default_recorder(source: str) -> str:
+    """A recorder's name: this machine and its source, so that a restarted recorder carries on as itself."""
+    return f"{socket.gethostname()}:{source}"
+
+
+@dataclass
+class Step:
+    """One analysed frame's aggregates."""
+
+    time: float
+    faces: int
+    readable: int
+    facing: int
+    counts: dict[str, int]
+    score_sums: dict[str, float]
+
+
+@dataclass
+class Session:
+    id: int
+    name: str
+    created: float
+    labels: list[str]
+    settings: dict
+
+
+class Store:
+    """A database of sessions; safe to share between processes (each write is one short transaction)."""
+
+    def __init__(self, url: str | None = None):
+        self.url = url or default_database()
+        self.engine = open_engine(self.url)
+        self.upgrade()
+
+    def upgrade(self) -> None:
+        """Create the tables if missing, then bring an older schema up to SCHEMA_VERSION."""
+        try:
+            metadata.create_all(self.engine)
+        except OperationalError as e:
+            raise StoreError(f"{self.url}: cannot open the database ({str(e.orig).strip()})") from e
+        with self.engine.begin() as db:
+            row = db.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).first()
+            version = int(row.value) if row else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.url}: written by a newer moodlens (schema {version}); upgrade moodlens")
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                if step in UPGRADES:
+                    db.exec_driver_sql(UPGRADES[step])
+            if version == 0:
+                db.execute(meta_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+            elif version < SCHEMA_VERSION:
+                db.execute(
+                    meta_table.update().where(meta_table.c.key == "schema_version").values(value=str(SCHEMA_VERSION))
+                )
+
+    def open_session(self, name: str, labels: list[str], settings: dict) -> Session:
+        """The session of this name, created now if there is none (two recorders may race to create it)."""
+        if session := self.find(name):
+            if session.labels != labels:
+                raise StoreError(f"session {name!r} was recorded with labels {session.labels}, not {labels}")
+            return session
+        try:
+            with self.engine.begin() as db:
+                values = {"name": name, "created": round(time.time(), 3), "labels": labels, "settings": settings}
+                db.execute(sessions_table.insert().values(**values))
+        except IntegrityError:
+            pass  # another recorder created it a moment ago
+        return self.get(name)
+
+    def find(self, name: str) -> Session | None:
+        with self.engine.connect() as db:
+            row = db.execute(select(sessions_table).where(sessions_table.c.name == name)).first()
+        return Session(row.id, row.name, row.created, list(row.labels), dict(row.settings)) if row else None
+
+    def get(self, name: str) -> Session:
+        if session := self.find(name):
+            return session
+        raise NoSuchSession(f"no session {name!r}")
+
+    def summaries(self) -> list[dict]:
+        """Every session with its step count and first and last step times."""
+        query = (
+            select(
+                sessions_table.c.name,
+                sessions_table.c.created,
+                func.count(steps_table.c.id).label("steps"),
+                func.min(steps_table.c.time).label("first"),
+                func.max(steps_table.c.time).label("last"),
+            )
+            .select_from(sessions_table.outerjoin(steps_table, steps_table.c.session_id == sessions_table.c.id))
+            .group_by(sessions_table.c.id, sessions_table.c.name, sessions_table.c.created)
+            .order_by(sessions_table.c.created)
+        )
+        with self.engine.connect() as db:
+            return [dict(row._mapping) for row in db.execute(query)]
+
+    def add_step(self, session: Session, recorder: str, step: Step) -> None:
+        with self.engine.begin() as db:
+            db.execute(steps_table.insert().values(session_id=session.id, recorder=recorder, **vars(step)))
+
+    def last_time(self, session: Session, recorder: str) -> float | None:
+        """When this recorder's last step in the session was taken, if it took any."""
+        query = select(func.max(steps_table.c.time)).where(
+            steps_table.c.session_id == session.id, steps_table.c.recorder == recorder
+        )
+        with self.engine.connect() as db:
+            return db.execute(query).scalar()
+
+    def read_steps(self, session: Session, since: float | None = None) -> Iterator[tuple[str, Step]]:
+        """(recorder, step) in time order, from `since` (unix seconds) if given."""
+        query = select(steps_table).where(steps_table.c.session_id == session.id)
+        if since is not None:
+            query = query.where(steps_table.c.time >= since)
+        with self.engine.connect() as db:
+            for row in db.execute(query.order_by(steps_table.c.time, steps_table.c.id)):
+                yield row.recorder, Step(row.time, row.faces, row.readable, row.facing, row.counts, row.score_sums)
+
+    def delete(self, name: str) -> None:
+        session = self.get(name)
+        with self.engine.begin() as db:
+            db.execute(steps_table.delete().where(steps_table.c.session_id == session.id))
+            db.execute(sessions_table.delete().where(sessions_table.c.id == session.id))
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite files get their folder, write-ahead logging (readers never wait for the
+    recorder) and a busy timeout (recorders in several processes take turns)."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
+    except Exception as e:  # a malformed URL or an uninstalled driver: SQLAlchemy's many kinds
+        raise StoreError(f"{url}: not a database URL SQLAlchemy can open ({e})") from e
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", sqlite_pragmas)
+    return engine
+
+
+def sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,104 @@
+"""A session's timeline: its steps summed into buckets of a chosen length, and the moments to look at.
+
+Faces in a bucket are counted per recorder as the mean over its steps (the same people are seen again
+at every step) and added over recorders (cameras watching different parts of a room). Each emotion's
+share pools the readable faces of all steps; its 95 % interval treats the bucket's people, not its
+frames, as the sample (n = readable faces per step, summed over recorders), so that sampling faster
+does not make the interval narrower than the crowd allows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from moodlens.recording.store import Session, Step
+from moodlens.runtime.results import POSITIVE, share_columns, wilson_interval
+
+
+class Bucket:
+    def __init__(self, labels: list[str]):
+        self.labels = labels
+        self.steps: dict[str, int] = defaultdict(int)  # per recorder
+        self.faces: dict[str, int] = defaultdict(int)
+        self.readable: dict[str, int] = defaultdict(int)
+        self.facing = 0
+        self.all_faces = 0
+        self.counts = dict.fromkeys(labels, 0)
+        self.sums = dict.fromkeys(labels, 0.0)
+
+    def add(self, recorder: str, step: Step) -> None:
+        self.steps[recorder] += 1
+        self.faces[recorder] += step.faces
+        self.readable[recorder] += step.readable
+        self.facing += step.facing
+        self.all_faces += step.faces
+        for label in self.labels:
+            self.counts[label] += step.counts.get(label, 0)
+            self.sums[label] += step.score_sums.get(label, 0.0)
+
+    def summary(self, start: float) -> dict:
+        readable_total = sum(self.readable.values())
+        people = sum(self.readable[r] / self.steps[r] for r in self.steps)  # readable faces per step
+        shares = {}
+        for label, count in self.counts.items():
+            share = count / readable_total if readable_total else 0.0
+            low, high = wilson_interval(round(share * people), round(people))
+            shares[label] = {"share": round(share, 4), "low": round(low, 4), "high": round(high, 4)}
+        return {
+            "t": round(start, 3),
+            "steps": sum(self.steps.values()),
+            "faces": round(sum(self.faces[r] / self.steps[r] for r in self.steps), 2),
+            "readable": round(people, 2),
+            "attention": round(self.facing / self.all_faces, 4) if self.all_faces else None,
+            "shares": shares,
+            "mean_scores": {k: round(v / readable_total, 4) if readable_total else 0.0 for k, v in self.sums.items()},
+            "positive_share": round(sum(self.counts[p] for p in POSITIVE if p in self.counts) / readable_total, 4)
+            if readable_total
+            else None,
+        }
+
+
+def timeline(session: Session, steps: Iterable[tuple[str, Step]], bucket: float) -> dict:
+    """Buckets of `bucket` seconds from the session's start (t), only those with steps, in time order, and
+    the buckets of highest and lowest positive share among those with readable faces."""
+    if bucket <= 0:
+        raise ValueError(f"bucket must be more than 0 seconds, got {bucket}")
+    buckets: dict[int, Bucket] = {}
+    for recorder, step in steps:
+        index = int((step.time - session.created) // bucket)
+        buckets.setdefault(index, Bucket(session.labels)).add(recorder, step)
+    rows = [buckets[i].summary(i * bucket) for i in sorted(buckets)]
+    read = [row for row in rows if row["positive_share"] is not None]
+    markers = {}
+    if read:
+        markers = {
+            "highest_positive": max(read, key=lambda row: row["positive_share"])["t"],
+            "lowest_positive": min(read, key=lambda row: row["positive_share"])["t"],
+        }
+    return {
+        "session": session.name,
+        "created": session.created,
+        "labels": session.labels,
+        "bucket": bucket,
+        "buckets": rows,
+        "markers": markers,
+    }
+
+
+def export_columns(labels: list[str]) -> list[str]:
+    """The flat columns of `export_rows`, in order."""
+    means = [f"mean_{label}" for label in labels]
+    return ["t", "steps", "faces", "readable", "attention", "positive_share", *share_columns(labels), *means]
+
+
+def export_rows(line: dict) -> list[dict]:
+    """A timeline's buckets as flat rows for CSV and Parquet."""
+    rows = []
+    for bucket in line["buckets"]:
+        row = {key: bucket[key] for key in ("t", "steps", "faces", "readable", "attention", "positive_share")}
+        for label, share in bucket["shares"].items():
+            row.update({label: share["share"], f"{label}_low": share["low"], f"{label}_high": share["high"]})
+        row.update({f"mean_{label}": value for label, value in bucket["mean_scores"].items()})
+        rows.append(row)
+    return rows

@@ -1,0 +1,107 @@
+"""Recorded sessions in the REST API: create, list, a live timeline, export, delete; and recording live frames.
+
+The routes are plain functions, so FastAPI runs them in its thread pool: a long timeline never holds up
+the event loop. The database opens on first use (`settings.database`, else moodlens's default).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from moodlens.recording.export import export_bytes
+from moodlens.recording.recorder import step_of
+from moodlens.recording.store import NoSuchSession, Session, Store, StoreError
+from moodlens.recording.timeline import timeline
+from moodlens.runtime.results import ImageResult
+from moodlens.server.engine import ApiError
+from moodlens.server.settings import ServerSettings
+
+MEDIA_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+Bucket = Annotated[float, Query(gt=0, le=86_400, description="bucket length in seconds")]
+SessionName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\w .:@-]+$")]
+
+_open_lock = threading.Lock()
+
+
+class NewSession(BaseModel):
+    name: SessionName
+
+
+def session_store(request_app) -> Store:
+    """The app's store, opened once."""
+    with _open_lock:
+        if getattr(request_app.state, "store", None) is None:
+            settings: ServerSettings = request_app.state.settings
+            try:
+                request_app.state.store = Store(settings.database or None)
+            except StoreError as e:
+                raise ApiError(503, "no_database", str(e)) from e
+    return request_app.state.store
+
+
+def find_session(store: Store, name: str) -> Session:
+    try:
+        return store.get(name)
+    except NoSuchSession as e:
+        raise ApiError(404, "unknown_session", str(e)) from e
+
+
+def session_routes(settings: ServerSettings) -> APIRouter:
+    router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+
+    @router.get("", summary="The recorded sessions, with their step counts and first and last times")
+    def sessions(request: Request) -> dict:
+        return {"sessions": session_store(request.app).summaries()}
+
+    @router.post("", status_code=201, summary="Create a session (recording into an existing name continues it)")
+    def create(request: Request, new: NewSession) -> dict:
+        labels = request.app.state.engine.analyzer(settings.model).labels
+        try:
+            session = session_store(request.app).open_session(new.name, labels, {"model": settings.model})
+        except StoreError as e:
+            raise ApiError(409, "session_conflict", str(e)) from e
+        return {"name": session.name, "created": session.created, "labels": session.labels}
+
+    @router.get("/{name}/timeline", summary="The session's timeline in buckets, and its moments to look at")
+    def session_timeline(request: Request, name: str, bucket: Bucket = 10.0, since: float | None = None) -> dict:
+        store = session_store(request.app)
+        session = find_session(store, name)
+        return timeline(session, store.read_steps(session, since), bucket)
+
+    @router.get("/{name}/export", summary="The timeline as a CSV or Parquet file", response_class=Response)
+    def export(request: Request, name: str, format: Literal["csv", "parquet"] = "csv", bucket: Bucket = 1.0):
+        store = session_store(request.app)
+        session = find_session(store, name)
+        content = export_bytes(timeline(session, store.read_steps(session), bucket), format)
+        disposition = f'attachment; filename="{session.name}.{format}"'
+        return Response(content, media_type=MEDIA_TYPES[format], headers={"Content-Disposition": disposition})
+
+    @router.delete("/{name}", status_code=204, summary="Delete a session and everything recorded into it")
+    def delete(request: Request, name: str) -> Response:
+        store = session_store(request.app)
+        try:
+            store.delete(name)
+        except NoSuchSession as e:
+            raise ApiError(404, "unknown_session", str(e)) from e
+        return Response(status_code=204)
+
+    return router
+
+
+class LiveRecorder:
+    """Records a live connection's frames into a session, at most `fps` a second, from the analysis worker."""
+
+    def __init__(self, store: Store, session: Session, recorder: str, fps: float):
+        self.store, self.session, self.recorder = store, session, recorder
+        self.interval, self.next_time = 1 / fps, 0.0
+
+    def __call__(self, result: ImageResult) -> None:
+        now = time.time()
+        if now >= self.next_time:
+            self.next_time = now + self.interval
+            self.store.add_step(self.session, self.recorder, step_of(result, round(now, 3), self.session.labels))
