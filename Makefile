@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SHARED ?= ../shared/data
 
-.PHONY: demo test lint clean peers crowd-peers browser
+.PHONY: demo test lint clean peers crowd-peers system-packages
 
 # Everything (every extra and the test tools), torch and ray at the versions of constraints.txt.
 $(STAMP): pyproject.toml constraints.txt
@@ -29,11 +29,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks recipes
 	$(BIN)/ruff format --check src tests benchmarks recipes
 
-# The page tests drive Debian's Chromium (Playwright's own browser download cannot work offline).
-browser:
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+# What the tests need from Debian: Chromium for the page (Playwright's own browser download cannot work
+# offline), a PostgreSQL server for sessions, and Xvfb for screen recording.
+system-packages:
+	command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && command -v Xvfb >/dev/null \
+		|| (apt-get update -qq && apt-get install -y -qq chromium postgresql xvfb)
 
-test: lint browser
+test: lint system-packages
 	$(BIN)/pytest
 
 # The peer packages compared in benchmarks/analyze_speed.py, in a venv of their own.

@@ -25,8 +25,10 @@ torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
 
 @pytest.fixture(autouse=True, scope="session")
 def isolated_cache(tmp_path_factory):
-    """Every test session decodes into its own cache, so no test leans on an earlier run."""
+    """Every test session decodes into its own cache, so no test leans on an earlier run,"""
     os.environ["MOODLENS_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    # and records sessions (servers' too) into a database of its own, never the user's
+    os.environ["MOODLENS_DATABASE"] = f"sqlite:///{tmp_path_factory.mktemp('sessions') / 'sessions.sqlite'}"
     yield
 
 

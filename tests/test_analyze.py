@@ -62,7 +62,7 @@ def test_group_photo_faces_and_summary(analyzer):
     assert summary["dominant"] in analyzer.labels
     frame = result.to_dict()
     assert set(frame) == {"path", "width", "height", "faces"}
-    assert set(frame["faces"][0]) == {"box", "score", "emotion", "scores", "size", "readable"}
+    assert set(frame["faces"][0]) == {"box", "score", "emotion", "scores", "size", "readable", "facing"}
 
 
 def test_analyzer_takes_paths_bytes_and_arrays(analyzer):

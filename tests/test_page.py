@@ -205,6 +205,28 @@ def test_webcam_goes_on_after_error_frames(server, browser):
     page.close()
 
 
+def test_a_session_being_recorded_by_the_webcam_grows_in_the_sessions_view(server, browser):
+    recording = browser.new_page()
+    recording.goto(server)
+    recording.click("#mode-webcam")
+    recording.fill("#record-session", "workshop")
+    recording.click("#webcam-start")
+    recording.wait_for_function("Number(document.body.dataset.liveFrames || 0) >= 2", timeout=60_000)
+
+    viewer = browser.new_page()
+    viewer.goto(f"{server}/#session=workshop")
+    viewer.wait_for_function("Number(document.body.dataset.sessionSteps || 0) >= 1", timeout=30_000)
+    first = int(viewer.get_attribute("body", "data-session-steps"))
+    viewer.wait_for_function(f"Number(document.body.dataset.sessionSteps) > {first}", timeout=30_000)
+    assert viewer.input_value("#session-list") == "workshop"
+    assert painted_pixels(viewer, "#session-chart") > 500 and painted_pixels(viewer, "#session-faces") > 200
+    assert "most positive at" in viewer.text_content("#session-text")
+    assert viewer.get_attribute("#session-csv", "href").endswith("export?format=csv&bucket=10")
+    recording.click("#webcam-stop")
+    recording.close()
+    viewer.close()
+
+
 def test_api_docs_load_with_no_network(server, browser):
     page = browser.new_page()
     outside = []

@@ -41,7 +41,7 @@ def test_analyze_a_group_photo(server):
     assert (body["width"], body["height"]) == (600, 604)
     assert len(body["faces"]) == 7 and body["summary"]["faces"] == 7
     face = body["faces"][0]
-    assert set(face) == {"box", "score", "emotion", "scores", "size", "readable"} and len(face["box"]) == 4
+    assert set(face) == {"box", "score", "emotion", "scores", "size", "readable", "facing"} and len(face["box"]) == 4
     assert abs(sum(face["scores"].values()) - 1) < 1e-3
     summary = body["summary"]
     assert sum(summary["counts"].values()) == summary["readable"] == 7 and summary["dominant"] in face["scores"]

@@ -23,7 +23,7 @@ COUPLE = SHARED / "faces" / "deepface" / "couple.jpg"
 
 @pytest.fixture(scope="module")
 def server():
-    """Default limits (20 MB bodies, 40 megapixels), one analysis thread, room for 1 request, 2 live sockets."""
+    """Default limits (20 MB bodies, 64 megapixels), one analysis thread, room for 1 request, 2 live sockets."""
     process, url = start_server("--threads", "1", "--max-pending", "1", "--max-live", "2")
     yield process, url
     process.terminate()

@@ -326,7 +326,8 @@ async function startWebcam() {
   }
   $("video").srcObject = state.stream;
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const url = new URL(`v1/live?${query()}`, location.href);
+  const session = $("record-session").value.trim();
+  const url = new URL(`v1/live?${query(session ? { session } : {})}`, location.href);
   state.socket = new WebSocket(`${scheme}://${url.host}${url.pathname}${url.search}`);
   state.socket.onmessage = onLiveResult;
   state.socket.onopen = () => { state.waiting = false; sendFrame(); };
@@ -347,16 +348,18 @@ function stopWebcam() {
 }
 
 function setMode(mode) {
-  $("photo-mode").hidden = mode !== "photo";
-  $("webcam-mode").hidden = mode !== "webcam";
-  $("mode-photo").classList.toggle("active", mode === "photo");
-  $("mode-webcam").classList.toggle("active", mode === "webcam");
-  if (mode === "photo") stopWebcam();
+  for (const name of ["photo", "webcam", "sessions"]) {
+    $(`${name}-mode`).hidden = mode !== name;
+    $(`mode-${name}`).classList.toggle("active", mode === name);
+  }
+  if (mode === "photo") stopWebcam();  // a recording webcam goes on while its session is watched
+  document.dispatchEvent(new CustomEvent("modechange", { detail: mode }));
 }
 
 setUpPhotoMode();
 $("mode-photo").addEventListener("click", () => setMode("photo"));
 $("mode-webcam").addEventListener("click", () => setMode("webcam"));
+$("mode-sessions").addEventListener("click", () => setMode("sessions"));
 $("webcam-start").addEventListener("click", startWebcam);
 $("webcam-stop").addEventListener("click", stopWebcam);
 loadModels();

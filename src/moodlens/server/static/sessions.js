@@ -1,0 +1,127 @@
+// The sessions view: a recorded session's timeline, drawn from /v1/sessions/NAME/timeline and refreshed
+// every few seconds while it is shown, so that a session being recorded grows on the screen.
+"use strict";
+
+const sessionView = { timer: null, line: null };
+const REFRESH_MS = 2000;
+
+async function loadSessionList() {
+  const body = await (await fetch("v1/sessions")).json();
+  const select = $("session-list");
+  const wanted = select.value || new URLSearchParams(location.hash.slice(1)).get("session");
+  select.replaceChildren(...body.sessions.map((s) => new Option(`${s.name} (${s.steps} steps)`, s.name)));
+  if (wanted && body.sessions.some((s) => s.name === wanted)) select.value = wanted;
+  if (!body.sessions.length) $("session-text").textContent = "No sessions yet: record one with `moodlens record` or the webcam.";
+}
+
+function timeText(seconds) {
+  const s = Math.round(seconds);
+  return `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function drawAxes(ctx, x, y, until) {
+  const { width, height } = ctx.canvas;
+  ctx.clearRect(0, 0, width, height);
+  ctx.strokeStyle = "#ddd";
+  ctx.fillStyle = "#666";
+  ctx.font = "11px sans-serif";
+  ctx.beginPath(); ctx.moveTo(40, y(0)); ctx.lineTo(width, y(0)); ctx.moveTo(40, y(1)); ctx.lineTo(width, y(1)); ctx.stroke();
+  for (let i = 0; i <= 4; i++) ctx.fillText(timeText(until * i / 4), Math.min(width - 44, x(until * i / 4)), height - 2);
+}
+
+function drawSession(line) {
+  const rows = line.buckets;
+  const until = Math.max(line.bucket, ...rows.map((r) => r.t + line.bucket));
+  const chart = $("session-chart").getContext("2d");
+  const { width, height } = chart.canvas;
+  const x = (t) => 40 + (t / until) * (width - 44);
+  const y = (share) => height - 16 - share * (height - 28);
+  drawAxes(chart, x, y, until);
+  chart.fillText("100 %", 2, y(1) + 4);
+  chart.fillText("0 %", 2, y(0));
+  for (const [name, t] of Object.entries(line.markers)) {  // the moments of highest and lowest positive share
+    chart.strokeStyle = name === "highest_positive" ? "#2a2" : "#c33";
+    chart.setLineDash([4, 3]);
+    chart.beginPath(); chart.moveTo(x(t + line.bucket / 2), y(0)); chart.lineTo(x(t + line.bucket / 2), y(1)); chart.stroke();
+    chart.setLineDash([]);
+    chart.fillStyle = chart.strokeStyle;
+    chart.fillText(name === "highest_positive" ? "most positive" : "least positive", x(t + line.bucket / 2) + 3, y(1) + 10);
+  }
+  line.labels.forEach((label, i) => {
+    chart.strokeStyle = COLORS[label] || "#888";
+    chart.lineWidth = 2;
+    chart.beginPath();
+    rows.forEach((r, j) => {
+      const point = [x(r.t + line.bucket / 2), y(r.shares[label].share)];
+      if (j) chart.lineTo(...point); else chart.moveTo(...point);
+    });
+    chart.stroke();
+    chart.lineWidth = 1;
+    chart.fillStyle = COLORS[label] || "#888";
+    chart.fillText(label, 44 + i * 70, 10);
+  });
+
+  const faces = $("session-faces").getContext("2d");
+  const most = Math.max(1, ...rows.map((r) => r.faces));
+  const fy = (share) => faces.canvas.height - 16 - share * (faces.canvas.height - 28);
+  drawAxes(faces, x, fy, until);
+  const barWidth = Math.max(1, x(line.bucket) - x(0) - 1);
+  faces.fillStyle = "#bbb";
+  rows.forEach((r) => faces.fillRect(x(r.t), fy(r.faces / most), barWidth, fy(0) - fy(r.faces / most)));
+  faces.strokeStyle = "#268bd2";
+  faces.lineWidth = 2;
+  faces.beginPath();
+  rows.filter((r) => r.attention !== null).forEach((r, j) => {
+    const point = [x(r.t + line.bucket / 2), fy(r.attention)];
+    if (j) faces.lineTo(...point); else faces.moveTo(...point);
+  });
+  faces.stroke();
+  faces.lineWidth = 1;
+  faces.fillStyle = "#666";
+  faces.fillText(`${most.toFixed(1)} faces`, 44, 10);
+  faces.fillStyle = "#268bd2";
+  faces.fillText("attention", 140, 10);
+}
+
+function describeSession(line) {
+  const steps = line.buckets.reduce((n, r) => n + r.steps, 0);
+  const parts = [`${steps} steps over ${timeText(line.buckets.length ? line.buckets.at(-1).t + line.bucket : 0)}`];
+  for (const [name, t] of Object.entries(line.markers)) {
+    const row = line.buckets.find((r) => r.t === t);
+    parts.push(`${name === "highest_positive" ? "most" : "least"} positive at ${timeText(t)} (${percent(row.positive_share)})`);
+  }
+  $("session-text").textContent = parts.join("; ");
+  document.body.dataset.sessionSteps = String(steps);
+  document.body.dataset.sessionBuckets = String(line.buckets.length);
+}
+
+async function showSession() {
+  const name = $("session-list").value;
+  if (!name) return;
+  const bucket = $("session-bucket").value;
+  const path = `v1/sessions/${encodeURIComponent(name)}`;
+  $("session-csv").href = `${path}/export?format=csv&bucket=${bucket}`;
+  $("session-parquet").href = `${path}/export?format=parquet&bucket=${bucket}`;
+  const response = await fetch(`${path}/timeline?bucket=${bucket}`);
+  if (!response.ok) { $("session-text").textContent = (await response.json()).detail; return; }
+  sessionView.line = await response.json();
+  drawSession(sessionView.line);
+  describeSession(sessionView.line);
+  history.replaceState(null, "", `#session=${encodeURIComponent(name)}`);
+}
+
+async function refreshSessions() {
+  await loadSessionList();
+  await showSession();
+}
+
+document.addEventListener("modechange", (event) => {
+  clearInterval(sessionView.timer);
+  sessionView.timer = null;
+  if (event.detail !== "sessions") return;
+  refreshSessions();
+  sessionView.timer = setInterval(refreshSessions, REFRESH_MS);
+});
+$("session-list").addEventListener("change", showSession);
+$("session-bucket").addEventListener("change", showSession);
+if (location.hash.startsWith("#session=")) setMode("sessions");

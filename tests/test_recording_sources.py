@@ -1,0 +1,158 @@
+"""`moodlens record` from live sources: a network stream that drops and comes back, and the screen under Xvfb."""
+
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+from playwright.sync_api import sync_playwright
+
+from moodlens.recording.store import Store
+
+from conftest import SHARED, free_port, run_cli
+
+SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+class MjpegStream:
+    """An HTTP MJPEG stream of a real photo, 5 frames a second, as IP cameras serve them; stop() drops it."""
+
+    def __init__(self, port: int, photo: Path):
+        self.port, self.jpeg = port, cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes()
+        self.server = None
+
+    def start(self) -> None:
+        stream = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                part = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(stream.jpeg)
+                try:
+                    while stream.server is self.server:
+                        self.wfile.write(part + stream.jpeg + b"\r\n")
+                        time.sleep(0.2)
+                except OSError:
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        server, self.server = self.server, None  # the handlers see it and end their streams
+        server.shutdown()
+        server.server_close()
+
+
+def step_times(database: str, name: str) -> list[float]:
+    store = Store(database)
+    session = store.find(name)
+    return [step.time for _, step in store.read_steps(session)] if session else []
+
+
+def test_a_stream_that_drops_and_comes_back_is_recorded_on_both_sides_of_the_gap(tmp_path):
+    port, database = free_port(), f"sqlite:///{tmp_path / 'sessions.sqlite'}"
+    stream = MjpegStream(port, SELFIE)
+    stream.start()
+    command = ["record", f"http://127.0.0.1:{port}/camera.mjpg", "--session", "gig", "--fps", "2"]
+    recorder = subprocess.Popen(
+        [sys.executable, "-m", "moodlens", *command, "--duration", "14", "--reconnect", "30", "--db", database],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while len(step_times(database, "gig")) < 3 and time.time() < deadline:
+        time.sleep(0.2)
+    stream.stop()
+    dropped = time.time()
+    time.sleep(3)
+    stream.start()
+    back = time.time()
+    out, err = recorder.communicate(timeout=180)
+    stream.stop()
+    assert recorder.returncode == 0, err
+    assert "reconnecting" in err and "steps recorded" in out
+    times = step_times(database, "gig")
+    assert len([t for t in times if t < dropped]) >= 3
+    assert len([t for t in times if t > back]) >= 3  # recording went on after the stream came back
+    assert not [t for t in times if dropped + 0.5 < t < back]  # nothing was made up while it was gone
+
+
+def test_a_gone_stream_stops_the_recorder_in_one_line(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}/camera.mjpg"
+    result = run_cli("record", url, "--session", "none", "--db", f"sqlite:///{tmp_path / 's.sqlite'}")
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == f"moodlens: error: {url}: cannot open it as a camera, video file or stream"
+    )
+
+
+@pytest.fixture()
+def display(tmp_path):
+    """A virtual X screen (Xvfb, 1280x800) showing a real group photo in a Chromium window."""
+    assert shutil.which("Xvfb"), "Debian's xvfb package is needed: `make test` installs it"
+    number = next(n for n in range(90, 200) if not Path(f"/tmp/.X11-unix/X{n}").exists())
+    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+    deadline = time.time() + 20
+    while not Path(f"/tmp/.X11-unix/X{number}").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    with sync_playwright() as playwright:
+        env = {**os.environ, "DISPLAY": f":{number}"}
+        window = playwright.chromium.launch(executable_path=CHROMIUM, headless=False, env=env, args=["--kiosk"])
+        page = window.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(SELFIE.as_uri())
+        page.wait_for_load_state("load")
+        time.sleep(1)  # the window is painted
+        yield f":{number}"
+        window.close()
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def test_the_screen_is_recorded_under_xvfb(display, tmp_path):
+    database = f"sqlite:///{tmp_path / 'sessions.sqlite'}"
+    result = run_cli(
+        "record",
+        "screen",
+        "--session",
+        "call",
+        "--fps",
+        "2",
+        "--duration",
+        "3",
+        "--db",
+        database,
+        env={"DISPLAY": display},
+    )
+    assert result.returncode == 0, result.stderr
+    store = Store(database)
+    steps = [step for _, step in store.read_steps(store.get("call"))]
+    assert len(steps) >= 4 and all(step.faces >= 6 for step in steps), [s.faces for s in steps]
+    region = run_cli(
+        "record",
+        "screen:0,0,640,400",
+        "--session",
+        "corner",
+        "--duration",
+        "1",
+        "--db",
+        database,
+        env={"DISPLAY": display},
+    )
+    assert region.returncode == 0, region.stderr
+    assert store.get("corner").settings["source"] == "screen:0,0,640,400"
