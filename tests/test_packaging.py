@@ -88,7 +88,7 @@ def test_a_fresh_venv_with_the_core_alone_analyses_photos_without_torch(wheel, t
 def test_the_runtime_and_analysis_import_no_torch():
     modules = [
         f"moodlens.{package}.{path.stem}"
-        for package in ("runtime", "analysis", "data", "server")
+        for package in ("runtime", "analysis", "data", "server", "recording")
         for path in sorted((ROOT / "src" / "moodlens" / package).glob("*.py"))
         if path.stem != "__init__"
     ]
