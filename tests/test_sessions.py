@@ -169,3 +169,11 @@ def test_a_recorder_killed_hard_loses_at_most_a_step_and_carries_on(database, tm
     times = [step.time for _, step in stored(database, "lecture")]
     assert times[: len(before)] == before and len(times) == 40
     assert [round(t - times[0], 3) for t in times] == [i / 2 for i in range(40)]  # none lost, none twice
+
+
+def test_recorders_starting_together_on_a_new_database_all_get_it(database):
+    script = "import sys; from moodlens.recording.store import Store; Store(sys.argv[1]).open_session('x', ['a'], {})"
+    starters = [subprocess.Popen([sys.executable, "-c", script, database], stderr=subprocess.PIPE) for _ in range(4)]
+    errors = [p.communicate(timeout=120)[1].decode() for p in starters]
+    assert [p.returncode for p in starters] == [0] * 4, errors
+    assert [s["name"] for s in Store(database).summaries()] == ["x"]

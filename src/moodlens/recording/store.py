@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import (
     JSON,
     Column,
+    Connection,
     Engine,
     Float,
     ForeignKey,
@@ -30,7 +31,7 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 SCHEMA_VERSION = 1
 # What each schema version adds, applied in order to a database of an older version; version 1 is the first.
@@ -118,26 +119,35 @@ class Store:
         self.engine = open_engine(self.url)
         self.upgrade()
 
-    def upgrade(self) -> None:
-        """Create the tables if missing, then bring an older schema up to SCHEMA_VERSION."""
-        try:
-            metadata.create_all(self.engine)
-        except OperationalError as e:
-            raise StoreError(f"{self.url}: cannot open the database ({str(e.orig).strip()})") from e
-        with self.engine.begin() as db:
-            row = db.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).first()
-            version = int(row.value) if row else 0
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"{self.url}: written by a newer moodlens (schema {version}); upgrade moodlens")
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                if step in UPGRADES:
-                    db.exec_driver_sql(UPGRADES[step])
-            if version == 0:
-                db.execute(meta_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
-            elif version < SCHEMA_VERSION:
-                db.execute(
-                    meta_table.update().where(meta_table.c.key == "schema_version").values(value=str(SCHEMA_VERSION))
-                )
+    def upgrade(self, attempts: int = 5) -> None:
+        """Create the tables if missing, then bring an older schema up to SCHEMA_VERSION. Recorders starting
+        together on a new database race to do it: the loser finds it done and tries again."""
+        for attempt in range(attempts):
+            try:
+                metadata.create_all(self.engine)
+                with self.engine.begin() as db:
+                    self.upgrade_schema(db)
+                return
+            except (IntegrityError, ProgrammingError) as e:
+                if attempt == attempts - 1:
+                    raise StoreError(f"{self.url}: cannot set up the tables ({str(e.orig).strip()})") from e
+                time.sleep(0.2 * (attempt + 1))
+            except OperationalError as e:
+                raise StoreError(f"{self.url}: cannot open the database ({str(e.orig).strip()})") from e
+
+    def upgrade_schema(self, db: Connection) -> None:
+        row = db.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).first()
+        version = int(row.value) if row else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.url}: written by a newer moodlens (schema {version}); upgrade moodlens")
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            if step in UPGRADES:
+                db.exec_driver_sql(UPGRADES[step])
+        if version == 0:
+            db.execute(meta_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+        elif version < SCHEMA_VERSION:
+            version_row = meta_table.c.key == "schema_version"
+            db.execute(meta_table.update().where(version_row).values(value=str(SCHEMA_VERSION)))
 
     def open_session(self, name: str, labels: list[str], settings: dict) -> Session:
         """The session of this name, created now if there is none (two recorders may race to create it)."""
