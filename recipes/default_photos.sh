@@ -6,7 +6,7 @@
 # REPEAT sets how often each photo is seen per epoch (4); CONTROL=0 skips the control run.
 #
 #   OMP_NUM_THREADS=2 nohup sh recipes/default_photos.sh > runs/default-photos.log 2>&1 &
-#   python benchmarks/photo_cv.py runs/default-photos   # scores the folds on their photos
+#   python benchmarks/suite.py --cv runs/default-photos --out suite_cv.json   # scores the folds on their photos
 set -e
 RUNS=${RUNS:-runs/default-photos}
 FOLDS=${FOLDS:-$HOME/.cache/moodlens/muxspace-folds}
