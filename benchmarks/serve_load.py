@@ -15,15 +15,14 @@ import asyncio
 import io
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 from PIL import Image
+from serving import start_server
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -40,19 +39,8 @@ def memory_mb(pid: int) -> dict:
     return {key: int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM")}
 
 
-def start_server() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    command = [sys.executable, "-m", "moodlens", "serve", "--port", str(port), "--threads", "2"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            httpx.get(f"{url}/healthz")
-            break
-        except httpx.TransportError:
-            time.sleep(0.2)
+def started_server() -> tuple[subprocess.Popen, str]:
+    server, url = start_server("--threads", "2")
     for photo in PHOTOS:  # warm up every model path once
         httpx.post(f"{url}/v1/analyze", files={"file": (photo.name, photo.read_bytes(), "image/jpeg")}, timeout=60)
     return server, url
@@ -99,7 +87,7 @@ def latency_summary(latencies: list[float], statuses: list[int], seconds: float)
 
 
 def http_under_load(seconds: float, live_clients: int) -> dict:
-    server, url = start_server()
+    server, url = started_server()
     try:
         idle = memory_mb(server.pid)
         latencies, statuses, tally = [], [], {"accepted": 0, "answered": 0, "busy": 0}
@@ -127,7 +115,7 @@ def http_under_load(seconds: float, live_clients: int) -> dict:
 def large_images(clients: int = 32, side: int = 6316) -> dict:
     png = io.BytesIO()
     Image.new("L", (side, side)).save(png, "PNG")
-    server, url = start_server()
+    server, url = started_server()
     try:
         idle = memory_mb(server.pid)
 

@@ -24,6 +24,7 @@ import cv2
 import httpx
 import numpy as np
 from playwright.sync_api import sync_playwright
+from serving import start_server
 
 from moodlens.runtime.imaging import read_image
 
@@ -91,20 +92,8 @@ def record(video: Path, database: str, fps: float) -> dict:
 
 def timeline_load(database: str, bucket: float) -> dict:
     """The timeline from a real server (best of 5) and the page drawing it in Chromium."""
-    port = 8000 + os.getpid() % 1000
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moodlens", "serve", "--port", str(port), "--db", database],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_server("--db", database)
     try:
-        for _ in range(600):
-            try:
-                httpx.get(f"{url}/healthz")
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
         api = []
         for _ in range(5):
             start = time.perf_counter()

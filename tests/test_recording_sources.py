@@ -124,35 +124,19 @@ def display(tmp_path):
     server.wait(timeout=10)
 
 
+def record_screen(display: str, source: str, session: str, seconds: str, database: str):
+    return run_cli(
+        "record", source, "--session", session, "--duration", seconds, "--db", database, env={"DISPLAY": display}
+    )
+
+
 def test_the_screen_is_recorded_under_xvfb(display, tmp_path):
     database = f"sqlite:///{tmp_path / 'sessions.sqlite'}"
-    result = run_cli(
-        "record",
-        "screen",
-        "--session",
-        "call",
-        "--fps",
-        "2",
-        "--duration",
-        "3",
-        "--db",
-        database,
-        env={"DISPLAY": display},
-    )
+    result = record_screen(display, "screen", "call", "3", database)
     assert result.returncode == 0, result.stderr
     store = Store(database)
     steps = [step for _, step in store.read_steps(store.get("call"))]
-    assert len(steps) >= 4 and all(step.faces >= 6 for step in steps), [s.faces for s in steps]
-    region = run_cli(
-        "record",
-        "screen:0,0,640,400",
-        "--session",
-        "corner",
-        "--duration",
-        "1",
-        "--db",
-        database,
-        env={"DISPLAY": display},
-    )
+    assert len(steps) >= 4 and all(step.faces >= 6 for step in steps), [s.faces for s in steps]  # 2 frames a second
+    region = record_screen(display, "screen:0,0,640,400", "corner", "1", database)
     assert region.returncode == 0, region.stderr
     assert store.get("corner").settings["source"] == "screen:0,0,640,400"

@@ -270,6 +270,22 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_readable_width(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--readable-width",
+        type=number(int, 0),
+        default=READABLE_WIDTH,
+        metavar="PX",
+        help="faces narrower than PX pixels are counted but get no emotion (0 reads every face)",
+    )
+
+
+def add_database(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db", help="sessions' database URL (default: MOODLENS_DATABASE or an SQLite file in ~/.local/share)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="moodlens", description="Facial emotion recognition: train, evaluate, analyse.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -329,13 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="second detection pass at full resolution for small faces: when the first pass finds some (auto)",
     )
     p.add_argument("--max-faces", type=POSITIVE_INT, help="keep at most N faces per image, most confident first")
-    p.add_argument(
-        "--readable-width",
-        type=number(int, 0),
-        default=READABLE_WIDTH,
-        metavar="PX",
-        help="faces narrower than PX pixels are counted but get no emotion (0 reads every face)",
-    )
+    add_readable_width(p)
     p.add_argument("--json", help="write one record per image or frame to this JSON file")
     p.add_argument("--csv", help="write one row per face to this CSV file")
     p.add_argument("--annotate", metavar="DIR", help="write images (and videos) with faces drawn here")
@@ -371,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-live", type=POSITIVE_INT, default=server.max_live, help="open webcam (/v1/live) connections per process"
     )
-    p.add_argument("--db", help="database of recorded sessions (default: MOODLENS_DATABASE or ~/.local/share)")
+    add_database(p)
     p.set_defaults(func=cmd_serve)
 
     p = commands.add_parser("record", help="record an event's mood into a session: webcam, video, stream or screen")
@@ -386,14 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--recorder", help="this recorder's name in the session (default: HOST:SOURCE)")
     p.add_argument("--model", default="default", help="shipped model name or .onnx file")
-    p.add_argument(
-        "--readable-width",
-        type=number(int, 0),
-        default=READABLE_WIDTH,
-        metavar="PX",
-        help="narrower faces are not read",
-    )
-    p.add_argument("--db", help="database URL (default: MOODLENS_DATABASE or an SQLite file in ~/.local/share)")
+    add_readable_width(p)
+    add_database(p)
     p.set_defaults(func=cmd_record)
 
     p = commands.add_parser("sessions", help="list, show, export or delete recorded sessions")
@@ -401,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="the session (all but list)")
     p.add_argument("--bucket", type=POSITIVE, default=60.0, metavar="SECONDS", help="timeline bucket length")
     p.add_argument("--out", help="export: the .csv or .parquet file to write")
-    p.add_argument("--db", help="database URL (default: MOODLENS_DATABASE or an SQLite file in ~/.local/share)")
+    add_database(p)
     p.set_defaults(func=cmd_sessions)
 
     p = commands.add_parser("models", help="list the registered architectures (needs moodlens[train])")
