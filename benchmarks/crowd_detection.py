@@ -26,14 +26,13 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 
-from moodlens.evaluation.boxes import matched_pairs, read_imglab
+from moodlens.evaluation.boxes import BoxScore, matched_pairs, read_imglab
 from moodlens.runtime.detection import load_detector
 from moodlens.runtime.imaging import read_image
 from moodlens.runtime.pipeline import Analyzer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 WIDTHS = {"<8": (0, 8), "8-16": (8, 16), "16-32": (16, 32), ">=32": (32, 1e9)}
-LABELLED_WIDTH = 30  # dlib's hand boxes are 37 px and wider: smaller faces in its photos are not boxed
 CANDIDATES = {
     "centerface, one pass, threshold 0.5 (before issue 13)": {"crowd": "off", "threshold": 0.5},
     "centerface, crowd pass when needed, threshold 0.5": {"crowd": "auto", "threshold": 0.5},
@@ -101,18 +100,12 @@ def crowd_scores(detector, truth: dict[str, list], images: dict[str, np.ndarray]
 
 
 def dlib_scores(detector) -> dict:
-    """Boxed faces found; detections matching no box: `false_detections` of the size of the boxed faces, and
-    `unboxed_small` under LABELLED_WIDTH (background faces that dlib's boxes leave out, and any false ones)."""
+    """Boxed faces found, false detections and unboxed small ones (see BoxScore)."""
     truth = {**read_imglab(SHARED / "faces/dlib/training.xml"), **read_imglab(SHARED / "faces/dlib/testing.xml")}
-    found = boxes = false = small = 0
+    score = BoxScore()
     for path, expected in truth.items():
-        detections = [d.box for d in detector.detect(read_image(path))]
-        matched = set(matched_pairs(expected, detections).values())
-        unmatched = [box for i, box in enumerate(detections) if i not in matched]
-        found, boxes = found + len(matched), boxes + len(expected)
-        false += sum(box[2] >= LABELLED_WIDTH for box in unmatched)
-        small += sum(box[2] < LABELLED_WIDTH for box in unmatched)
-    return {"found": found, "boxes": boxes, "false_detections": false, "unboxed_small": small}
+        score.add(expected, [d.box for d in detector.detect(read_image(path))])
+    return vars(score)
 
 
 def twelve_megapixels() -> np.ndarray:

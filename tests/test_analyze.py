@@ -14,7 +14,7 @@ from PIL import Image
 
 from moodlens import Analyzer
 from moodlens.analysis.summaries import smoothed
-from moodlens.evaluation.boxes import matched_pairs, read_imglab
+from moodlens.evaluation.boxes import BoxScore, read_imglab
 from moodlens.runtime.detection import load_detector
 from moodlens.runtime.imaging import ImageError, read_image
 from moodlens.runtime.results import to_dataframe
@@ -34,18 +34,15 @@ def analyzer():
 
 def test_centerface_finds_the_hand_boxed_faces():
     """dlib boxed the faces of 37 px and more; a detection of that size matching no box is a false one (smaller
-    ones are mostly background faces it left unboxed: benchmarks/crowd_detection.py counts them apart)."""
+    ones are mostly background faces it left unboxed: BoxScore counts them apart)."""
     detector = load_detector("centerface", threads=1)
     truth = {**read_imglab(FACES / "dlib" / "training.xml"), **read_imglab(FACES / "dlib" / "testing.xml")}
-    found = total = false = 0
+    score = BoxScore()
     for path, boxes in truth.items():
-        detections = [d.box for d in detector.detect(read_image(path))]
-        matched = set(matched_pairs(boxes, detections).values())
-        found, total = found + len(matched), total + len(boxes)
-        false += sum(box[2] >= 30 for i, box in enumerate(detections) if i not in matched)
-    assert total == 43
-    assert found / total >= 0.95
-    assert false <= 1
+        score.add(boxes, [d.box for d in detector.detect(read_image(path))])
+    assert score.boxes == 43
+    assert score.found / score.boxes >= 0.95
+    assert score.false_detections <= 1
 
 
 def test_group_photo_faces_and_summary(analyzer):
