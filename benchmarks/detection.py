@@ -4,8 +4,9 @@
 
 A box counts as found when a detection overlaps it with IoU >= 0.4 (each detection matches one box);
 detections that match no box count as false when they are as wide as dlib's boxes can be (30 px), as
-unboxed small faces when narrower (dlib left the background faces of its photos unboxed). Also reported: faces found in the unannotated crowd and
-group photos, the share of muxspace portraits with a face, and milliseconds for one 640x480 frame.
+unboxed small faces when narrower (dlib left the background faces of its photos unboxed). Also
+reported: faces found in the unannotated crowd and group photos, the share of muxspace portraits with a
+face, and milliseconds for one 640x480 frame.
 """
 
 from __future__ import annotations
