@@ -19,7 +19,7 @@ from moodlens.recording.recorder import step_of
 from moodlens.recording.store import SCHEMA_VERSION, Store, StoreError, meta_table
 from moodlens.recording.timeline import export_columns, timeline
 
-from conftest import SHARED, make_pan_video, run_cli
+from conftest import SHARED, free_port, make_pan_video, run_cli
 
 COUPLE = SHARED / "faces" / "deepface" / "couple.jpg"
 SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
@@ -177,3 +177,13 @@ def test_recorders_starting_together_on_a_new_database_all_get_it(database):
     errors = [p.communicate(timeout=120)[1].decode() for p in starters]
     assert [p.returncode for p in starters] == [0] * 4, errors
     assert [s["name"] for s in Store(database).summaries()] == ["x"]
+
+
+def test_an_unreachable_database_is_one_line_without_its_password():
+    url = f"postgresql+psycopg://bob:secret@127.0.0.1:{free_port()}/events"
+    result = run_cli("sessions", "list", "--db", url)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("moodlens: error: postgresql+psycopg://bob:***@127.0.0.1") and "secret" not in lines[0]
+    unknown = run_cli("sessions", "list", "--db", "nonsense://")
+    assert unknown.returncode == 2 and "not a database URL" in unknown.stderr

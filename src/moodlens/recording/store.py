@@ -115,8 +115,8 @@ class Store:
     """A database of sessions; safe to share between processes (each write is one short transaction)."""
 
     def __init__(self, url: str | None = None):
-        self.url = url or default_database()
-        self.engine = open_engine(self.url)
+        self.engine = open_engine(url or default_database())
+        self.url = self.engine.url.render_as_string(hide_password=True)  # for messages: never a password
         self.upgrade()
 
     def upgrade(self, attempts: int = 5) -> None:
@@ -130,10 +130,10 @@ class Store:
                 return
             except (IntegrityError, ProgrammingError) as e:
                 if attempt == attempts - 1:
-                    raise StoreError(f"{self.url}: cannot set up the tables ({str(e.orig).strip()})") from e
+                    raise StoreError(f"{self.url}: cannot set up the tables ({first_line(e.orig)})") from e
                 time.sleep(0.2 * (attempt + 1))
             except OperationalError as e:
-                raise StoreError(f"{self.url}: cannot open the database ({str(e.orig).strip()})") from e
+                raise StoreError(f"{self.url}: cannot open the database ({first_line(e.orig)})") from e
 
     def upgrade_schema(self, db: Connection) -> None:
         row = db.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).first()
@@ -226,10 +226,15 @@ def open_engine(url: str) -> Engine:
     try:
         engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
     except Exception as e:  # a malformed URL or an uninstalled driver: SQLAlchemy's many kinds
-        raise StoreError(f"{url}: not a database URL SQLAlchemy can open ({e})") from e
+        hint = "sqlite:///FILE or postgresql+psycopg://USER@HOST/DB"
+        raise StoreError(f"not a database URL SQLAlchemy can open ({type(e).__name__}): use {hint}") from e
     if url.startswith("sqlite"):
         event.listen(engine, "connect", sqlite_pragmas)
     return engine
+
+
+def first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def sqlite_pragmas(connection, _record) -> None:
