@@ -3,6 +3,7 @@
 import http.server
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -140,3 +141,21 @@ def test_the_screen_is_recorded_under_xvfb(display, tmp_path):
     region = record_screen(display, "screen:0,0,640,400", "corner", "1", database)
     assert region.returncode == 0, region.stderr
     assert store.get("corner").settings["source"] == "screen:0,0,640,400"
+
+
+def test_ctrl_c_stops_a_live_recording_and_keeps_its_steps(tmp_path):
+    port, database = free_port(), f"sqlite:///{tmp_path / 'sessions.sqlite'}"
+    stream = MjpegStream(port, SELFIE)
+    stream.start()
+    command = ["record", f"http://127.0.0.1:{port}/camera.mjpg", "--session", "talk", "--db", database]
+    recorder = subprocess.Popen(
+        [sys.executable, "-m", "moodlens", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 120
+    while len(step_times(database, "talk")) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    recorder.send_signal(signal.SIGINT)
+    _, err = recorder.communicate(timeout=60)
+    stream.stop()
+    assert recorder.returncode == 130 and err.strip() == "moodlens: interrupted"
+    assert len(step_times(database, "talk")) >= 2

@@ -215,10 +215,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     options = RecordOptions(args.fps, args.duration, args.reconnect, args.recorder)
     settings = {"model": args.model, "readable_width": args.readable_width}
     print(f"moodlens: recording {args.source} into session {args.session!r} at {store.url} (Ctrl-C stops)")
-    try:
-        written = record(store, args.session, analyzer, args.source, options, settings)
-    finally:
-        print(f"moodlens: session {args.session!r} holds what was recorded", file=sys.stderr)
+    written = record(store, args.session, analyzer, args.source, options, settings)  # Ctrl-C keeps every step
     print(f"{written} steps recorded")
     return 0
 
