@@ -121,19 +121,18 @@ class Store:
 
     def upgrade(self, attempts: int = 5) -> None:
         """Create the tables if missing, then bring an older schema up to SCHEMA_VERSION. Recorders starting
-        together on a new database race to do it: the loser finds it done and tries again."""
+        together on a new database race to do it (the loser sees a table or row appear under it: an
+        IntegrityError, or SQLite's OperationalError 'already exists'): it waits a moment and tries again."""
         for attempt in range(attempts):
             try:
                 metadata.create_all(self.engine)
                 with self.engine.begin() as db:
                     self.upgrade_schema(db)
                 return
-            except (IntegrityError, ProgrammingError) as e:
+            except (IntegrityError, ProgrammingError, OperationalError) as e:
                 if attempt == attempts - 1:
-                    raise StoreError(f"{self.url}: cannot set up the tables ({first_line(e.orig)})") from e
+                    raise StoreError(f"{self.url}: cannot open the database ({first_line(e.orig)})") from e
                 time.sleep(0.2 * (attempt + 1))
-            except OperationalError as e:
-                raise StoreError(f"{self.url}: cannot open the database ({first_line(e.orig)})") from e
 
     def upgrade_schema(self, db: Connection) -> None:
         row = db.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).first()
