@@ -3,7 +3,8 @@
 # (issue 14). First a 4-fold cross-validation on the photos (each fold's model never saw its
 # validation photos) and a control run without photos, to measure what the photos add; then the
 # model trained on all photos. Every run resumes where it stopped when the script is started again.
-# REPEAT sets how often each photo is seen per epoch (4); CONTROL=0 skips the control run.
+# REPEAT sets how often each photo is seen per epoch (4); CONTROL=0 skips the control run; EXTRA adds
+# training options to every run (e.g. EXTRA="--balance weights").
 #
 #   OMP_NUM_THREADS=2 nohup sh recipes/default_photos.sh > runs/default-photos.log 2>&1 &
 #   python benchmarks/suite.py --cv runs/default-photos --out suite_cv.json   # scores the folds on their photos
@@ -21,7 +22,7 @@ run() {
         $MOODLENS train --resume "$RUNS/$name"
     else
         $MOODLENS train ../shared/data/ferplus/FER2013Train --val ../shared/data/ferplus/FER2013Valid --votes \
-            --init ferplus --epochs 5 --lr 0.01 --tta flip --out "$RUNS/$name" "$@"
+            --init ferplus --epochs 5 --lr 0.01 --tta flip --out "$RUNS/$name" "$@" $EXTRA
     fi
 }
 
