@@ -54,7 +54,10 @@ def test_balancing_modes_even_out_classes():
     assert set(np.bincount(data.labels[order], minlength=8)[counts > 0]) == {counts.max()}
     weights = class_weights(data.labels, 8)
     assert np.isclose((weights[data.labels]).mean(), 1.0)
-    assert weights[0] > weights[6]
+    assert np.isclose(weights[0] / weights[6], counts[6] / counts[0])
+    milder = class_weights(data.labels, 8, power=0.5)
+    assert np.isclose((milder[data.labels]).mean(), 1.0)
+    assert np.isclose(milder[0] / milder[6], np.sqrt(counts[6] / counts[0])) and milder[7] == 0
     synthetic = synthesize_minorities(data, seed=0)
     assert set(synthetic.class_counts().values()) == {counts.max()}
     added = synthetic.images[len(data) :]

@@ -7,7 +7,9 @@ from PIL import Image, ImageEnhance, ImageOps
 
 from moodlens.data.faces import FaceData
 
-BALANCE_MODES = ("none", "weights", "oversample", "synthesize")
+# loss weights proportional to a class's count to the power -p: inverse frequency, or its square root (milder)
+WEIGHT_POWERS = {"weights": 1.0, "sqrt-weights": 0.5}
+BALANCE_MODES = ("none", *WEIGHT_POWERS, "oversample", "synthesize")
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -25,11 +27,12 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
-def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Inverse-frequency loss weights, scaled so that the average image has weight 1."""
+def class_weights(labels: np.ndarray, num_classes: int, power: float = 1.0) -> np.ndarray:
+    """Loss weights proportional to count ** -power (1: inverse frequency), scaled so that the average image
+    has weight 1; 0 for absent classes."""
     counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
-    present = int((counts > 0).sum())
-    weights = np.where(counts > 0, len(labels) / (present * np.maximum(counts, 1)), 0.0)
+    scale = len(labels) / (counts[counts > 0] ** (1 - power)).sum()
+    weights = np.where(counts > 0, scale * np.maximum(counts, 1) ** -power, 0.0)
     return weights.astype(np.float32)
 
 

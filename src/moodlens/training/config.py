@@ -91,7 +91,9 @@ class TrainConfig:
     )
     teacher_weight: float = option(0.5, "share of the teachers' mean prediction in each target", type=SHARE)
     balance: str = option(
-        "none", "class balancing: loss weights, oversampling or synthesised faces", choices=BALANCE_MODES
+        "none",
+        "class balancing: loss weights (inverse frequency or its square root), oversampling or new faces",
+        choices=BALANCE_MODES,
     )
     clean: bool = option(
         True,

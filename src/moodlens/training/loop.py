@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from moodlens.data.cleaning import quality_summary
-from moodlens.data.sampling import class_weights, oversampled_order
+from moodlens.data.sampling import WEIGHT_POWERS, class_weights, oversampled_order
 from moodlens.evaluation.metrics import classification_metrics, confusion_matrix
 from moodlens.runtime.files import output_error, write_atomic
 from moodlens.training.checkpoints import load_matching_model, read_checkpoint, save_atomic
@@ -297,7 +297,8 @@ def run_training(cfg: TrainConfig, resume: bool, on_epoch: Callable[[int, dict],
         print(f"data quality: {quality_summary(td.report['quality'])}")
         for warning in td.report["quality"]["warnings"]:
             print(f"WARNING: {warning}", file=sys.stderr)
-    weights = class_weights(td.train_y, len(td.labels)) if cfg.balance == "weights" else None
+    power = WEIGHT_POWERS.get(cfg.balance)
+    weights = class_weights(td.train_y, len(td.labels), power) if power else None
     loss_weights = torch.from_numpy(weights) if weights is not None else None
     run_start = time.perf_counter()
     epochs_at_start = state.epoch
