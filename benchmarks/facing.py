@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from moodlens.runtime.detection import FACING_OFFSET, Detection, load_detector
+from moodlens.runtime.detection import FACING_OFFSET, load_detector
 from moodlens.runtime.imaging import read_image
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -28,13 +28,6 @@ SETS = {
 }
 
 
-def offset(detection: Detection) -> float:
-    """The nose's offset from the middle of the eyes along the eye line, in eye distances (see Detection.facing)."""
-    (lx, ly), (rx, ry) = detection.eyes
-    along = np.array([rx - lx, ry - ly])
-    return float((np.array(detection.nose) - [(lx + rx) / 2, (ly + ry) / 2]) @ along / max(1.0, along @ along))
-
-
 def measure(paths: list[Path], detector, min_width: int) -> dict:
     offsets, agree, pairs = [], 0, 0
     for path in paths:
@@ -42,7 +35,7 @@ def measure(paths: list[Path], detector, min_width: int) -> dict:
         found = [d for d in detector.detect(image) if d.box[2] >= min_width]
         mirrored = detector.detect(np.ascontiguousarray(image[:, ::-1]))
         for d in found:
-            offsets.append(offset(d))
+            offsets.append(d.nose_offset())
             x, y, w, h = d.box
             twin = [
                 m

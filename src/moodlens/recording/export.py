@@ -7,7 +7,7 @@ import io
 
 from moodlens.recording.timeline import export_columns, export_rows
 
-FORMATS = ("csv", "parquet")
+FORMATS = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}  # and their media types
 
 
 def export_bytes(line: dict, fmt: str) -> bytes:

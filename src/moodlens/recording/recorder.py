@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from moodlens.recording.sources import SourceError, SourceLost, frames, is_live
 from moodlens.recording.store import Step, Store, default_recorder
 from moodlens.runtime.pipeline import Analyzer
-from moodlens.runtime.results import ImageResult
+from moodlens.runtime.results import CrowdTally, ImageResult
 
 
 @dataclass
@@ -27,16 +27,11 @@ class RecordOptions:
 
 def step_of(result: ImageResult, moment: float, labels: list[str]) -> Step:
     """What is kept of an analysed frame: counts and sums, never a face or a box."""
-    readable = [face for face in result.faces if face.readable]
-    counts = dict.fromkeys(labels, 0)
-    sums = dict.fromkeys(labels, 0.0)
-    for face in readable:
-        counts[face.emotion] += 1
-        for label in labels:
-            sums[label] += face.scores[label]
+    tally = CrowdTally(labels)
+    tally.add(result.faces)
     facing = sum(1 for face in result.faces if face.facing)
-    rounded = {label: round(value, 4) for label, value in sums.items()}
-    return Step(moment, len(result.faces), len(readable), facing, counts, rounded)
+    sums = {label: round(value, 4) for label, value in tally.sums.items()}
+    return Step(moment, tally.faces, tally.readable, facing, dict(tally.counts), sums)
 
 
 def record(store: Store, name: str, analyzer: Analyzer, source: str, options: RecordOptions, settings: dict) -> int:

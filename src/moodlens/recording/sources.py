@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
+from moodlens.runtime.video import frame_step
+
 SCREEN = re.compile(r"^screen(?::(\d+),(\d+),(\d+),(\d+))?$")
 
 
@@ -45,7 +47,7 @@ def capture_frames(spec: str, fps: float, origin: float) -> Iterator[tuple[float
     live = is_live(spec)
     native = capture.get(cv2.CAP_PROP_FPS)
     native = native if native and native > 0 else 30.0
-    step = max(1, round(native / fps))
+    step = frame_step(native, fps=fps)
     next_time, index = 0.0, 0
     try:
         while True:

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from moodlens.recording.store import Session, Step
-from moodlens.runtime.results import POSITIVE, share_columns, wilson_interval
+from moodlens.runtime.results import POSITIVE, share_columns, share_values, wilson_interval
 
 
 class Bucket:
@@ -23,7 +23,6 @@ class Bucket:
         self.faces: dict[str, int] = defaultdict(int)
         self.readable: dict[str, int] = defaultdict(int)
         self.facing = 0
-        self.all_faces = 0
         self.counts = dict.fromkeys(labels, 0)
         self.sums = dict.fromkeys(labels, 0.0)
 
@@ -32,13 +31,12 @@ class Bucket:
         self.faces[recorder] += step.faces
         self.readable[recorder] += step.readable
         self.facing += step.facing
-        self.all_faces += step.faces
         for label in self.labels:
             self.counts[label] += step.counts.get(label, 0)
             self.sums[label] += step.score_sums.get(label, 0.0)
 
     def summary(self, start: float) -> dict:
-        readable_total = sum(self.readable.values())
+        readable_total, all_faces = sum(self.readable.values()), sum(self.faces.values())
         people = sum(self.readable[r] / self.steps[r] for r in self.steps)  # readable faces per step
         shares = {}
         for label, count in self.counts.items():
@@ -50,7 +48,7 @@ class Bucket:
             "steps": sum(self.steps.values()),
             "faces": round(sum(self.faces[r] / self.steps[r] for r in self.steps), 2),
             "readable": round(people, 2),
-            "attention": round(self.facing / self.all_faces, 4) if self.all_faces else None,
+            "attention": round(self.facing / all_faces, 4) if all_faces else None,
             "shares": shares,
             "mean_scores": {k: round(v / readable_total, 4) if readable_total else 0.0 for k, v in self.sums.items()},
             "positive_share": round(sum(self.counts[p] for p in POSITIVE if p in self.counts) / readable_total, 4)
@@ -96,9 +94,8 @@ def export_rows(line: dict) -> list[dict]:
     """A timeline's buckets as flat rows for CSV and Parquet."""
     rows = []
     for bucket in line["buckets"]:
-        row = {key: bucket[key] for key in ("t", "steps", "faces", "readable", "attention", "positive_share")}
-        for label, share in bucket["shares"].items():
-            row.update({label: share["share"], f"{label}_low": share["low"], f"{label}_high": share["high"]})
+        row = {key: bucket[key] for key in ("t", "steps", "attention", "positive_share")}
+        row.update(share_values(bucket))
         row.update({f"mean_{label}": value for label, value in bucket["mean_scores"].items()})
         rows.append(row)
     return rows

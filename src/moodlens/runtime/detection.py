@@ -5,6 +5,7 @@ Every detector maps an RGB uint8 image (H, W, 3) to a list of `Detection`s in th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,19 +31,22 @@ class Detection:
     eyes: tuple[tuple[float, float], tuple[float, float]] | None = None  # (left, right) eye centres, if known
     nose: tuple[float, float] | None = None  # the tip of the nose, if known
 
-    def facing(self) -> bool | None:
-        """Turned towards the camera: the nose lies within FACING_OFFSET eye distances of the middle of the eyes,
-        measured along the line between them (a head turned aside brings the nose towards one eye); None
-        without landmarks."""
+    def nose_offset(self) -> float | None:
+        """How far the nose lies from the middle of the eyes, in eye distances along the line between them (a
+        head turned aside brings the nose towards one eye); None without landmarks."""
         if self.eyes is None or self.nose is None:
             return None
         (lx, ly), (rx, ry) = self.eyes
         along = np.array([rx - lx, ry - ly])
         span = float(along @ along)
         if span < 1.0:  # eyes less than a pixel apart: no direction to measure in
-            return False
-        offset = (np.array(self.nose) - [(lx + rx) / 2, (ly + ry) / 2]) @ along / span
-        return bool(abs(offset) <= FACING_OFFSET)
+            return math.inf
+        return float((np.array(self.nose) - [(lx + rx) / 2, (ly + ry) / 2]) @ along / span)
+
+    def facing(self) -> bool | None:
+        """Turned towards the camera: the nose within FACING_OFFSET eye distances of the middle of the eyes."""
+        offset = self.nose_offset()
+        return None if offset is None else abs(offset) <= FACING_OFFSET
 
 
 class DetectorError(ValueError):

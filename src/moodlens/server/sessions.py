@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from moodlens.recording.export import export_bytes
+from moodlens.recording.export import FORMATS, export_bytes
 from moodlens.recording.recorder import step_of
 from moodlens.recording.store import NoSuchSession, Session, Store, StoreError
 from moodlens.recording.timeline import timeline
@@ -21,7 +21,6 @@ from moodlens.runtime.results import ImageResult
 from moodlens.server.engine import ApiError
 from moodlens.server.settings import ServerSettings
 
-MEDIA_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 Bucket = Annotated[float, Query(gt=0, le=86_400, description="bucket length in seconds")]
 SessionName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\w .:@-]+$")]
 
@@ -79,7 +78,7 @@ def session_routes(settings: ServerSettings) -> APIRouter:
         session = find_session(store, name)
         content = export_bytes(timeline(session, store.read_steps(session), bucket), format)
         disposition = f'attachment; filename="{session.name}.{format}"'
-        return Response(content, media_type=MEDIA_TYPES[format], headers={"Content-Disposition": disposition})
+        return Response(content, media_type=FORMATS[format], headers={"Content-Disposition": disposition})
 
     @router.delete("/{name}", status_code=204, summary="Delete a session and everything recorded into it")
     def delete(request: Request, name: str) -> Response:
