@@ -4,7 +4,8 @@
 # validation photos) and a control run without photos, to measure what the photos add; then the
 # model trained on all photos. Every run resumes where it stopped when the script is started again.
 # REPEAT sets how often each photo is seen per epoch (4); CONTROL=0 skips the control run; EXTRA adds
-# training options to every run (e.g. EXTRA="--balance weights").
+# training options to every run (e.g. EXTRA="--balance weights"); CV=0 skips the folds (when they were
+# scored already) and trains only the model on all photos.
 #
 #   OMP_NUM_THREADS=2 nohup sh recipes/default_photos.sh > runs/default-photos.log 2>&1 &
 #   python benchmarks/suite.py --cv runs/default-photos --out suite_cv.json   # scores the folds on their photos
@@ -27,7 +28,7 @@ run() {
 }
 
 [ "${CONTROL:-1}" = 0 ] || run control
-for fold in 0 1 2 3; do
+[ "${CV:-1}" = 0 ] || for fold in 0 1 2 3; do
     run "fold$fold" --photos "$FOLDS/fold$fold/train" --photos-repeat "$REPEAT"
 done
 run all --photos ../shared/data/muxspace --photos-repeat "$REPEAT"
