@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from moodlens.cli import build_parser
 
@@ -127,6 +128,14 @@ def test_an_unwritable_output_is_one_line_and_leaves_no_run_directory(tmp_path):
     options = ["--classes", "happy,sad", "--per-class", "20", "--epochs", "1"]
     result = run_cli("train", FER_TRAIN, "--val", FER_VAL, *options, "--out", blocker / "run")
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU to train on")
+def test_training_on_cuda_without_a_gpu_is_refused_in_one_line_and_leaves_nothing(tmp_path):
+    options = ["--classes", "happy,sad", "--per-class", "20", "--epochs", "1", "--device", "cuda"]
+    result = run_cli("train", FER_TRAIN, "--val", FER_VAL, *options, "--out", tmp_path / "run")
+    assert_one_line_error(result, "--device cuda", "no CUDA GPU")
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_training_set_emptied_by_cleaning_is_explained_and_leaves_nothing(tmp_path):

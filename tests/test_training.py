@@ -196,3 +196,16 @@ def test_init_starts_from_the_given_model_and_its_architecture(tiny_run, tmp_pat
     other = ["--classes", "happy,neutral", "--per-class", "50", "--init", tiny_run, "--out", tmp_path / "wrong"]
     refused = run_cli("train", FER_TRAIN, "--val", FER_VAL, *other)
     assert refused.returncode == 2 and "--init model" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_the_device_is_chosen_and_recorded_every_epoch(tmp_path):
+    """auto trains on a CUDA GPU where PyTorch sees one, else on the CPU; config.json and every epoch's record
+    say which (a resumed run may go on elsewhere)."""
+    out = tmp_path / "run"
+    result = run_cli("train", FER_TRAIN, "--val", FER_VAL, *TINY_TRAIN, "--epochs", "1", "--out", out)
+    assert result.returncode == 0, result.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["device"] == "auto"
+    assert config["run"]["device"].startswith("cuda: " if torch.cuda.is_available() else "cpu: ")
+    epochs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [epoch["device"] for epoch in epochs] == [config["run"]["device"]]

@@ -18,6 +18,7 @@ DEFAULT_LR = {"sgd": 0.1, "adamw": 2e-3}  # peak learning rate when --lr is not 
 SCHEDULES = ("onecycle", "cosine", "plateau", "none")
 SELECT_METRICS = ("accuracy", "macro_f1", "balanced_accuracy")
 PRECISIONS = ("auto", "bf16", "fp32")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def option(default, help: str, **argparse_options) -> Field:
@@ -103,7 +104,10 @@ class TrainConfig:
     )
     patience: int = option(0, "stop early after N epochs without improvement; 0 never stops", type=number(int, 0))
     select: str = option("accuracy", "validation metric that picks the best checkpoint", choices=SELECT_METRICS)
-    precision: str = option("auto", "bf16 autocast where the CPU has AMX (auto), or always/never", choices=PRECISIONS)
+    device: str = option("auto", "where to train: a CUDA GPU where PyTorch sees one (auto), cpu, cuda", choices=DEVICES)
+    precision: str = option(
+        "auto", "bf16 autocast on CUDA GPUs and CPUs with AMX (auto), or always/never", choices=PRECISIONS
+    )
     eval_tta: str | None = option(None, "test-time augmentation during validation", flag="--tta", choices=("flip",))
 
     def __post_init__(self) -> None:

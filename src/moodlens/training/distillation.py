@@ -9,14 +9,17 @@ from moodlens.training.checkpoints import load_matching_model
 from moodlens.training.inference import autocast
 
 
-def load_teachers(names: list[str], labels: list[str], image_size: int, channels: int) -> list[nn.Module]:
-    """Load each teacher (run directory, .pt file or shipped name) and check it sees and says what the student does."""
+def load_teachers(
+    names: list[str], labels: list[str], image_size: int, channels: int, device: torch.device
+) -> list[nn.Module]:
+    """Load each teacher (run directory, .pt file or shipped name) onto `device` and check it sees and says what
+    the student does."""
     teachers = []
     for name in names:
         model, _ = load_matching_model(name, labels, image_size, channels, "teacher")
         for parameter in model.parameters():
             parameter.requires_grad_(False)
-        teachers.append(model.to(memory_format=torch.channels_last))
+        teachers.append(model.to(device, memory_format=torch.channels_last))
     return teachers
 
 
@@ -24,7 +27,7 @@ def load_teachers(names: list[str], labels: list[str], image_size: int, channels
 def teacher_probs(teachers: list[nn.Module], x: torch.Tensor, precision: str) -> torch.Tensor:
     """The teachers' mean class probabilities for the (augmented) batch the student is about to see."""
     x = x.contiguous(memory_format=torch.channels_last)
-    with autocast(precision):
+    with autocast(precision, x.device):
         return torch.stack([teacher(x).float().softmax(dim=1) for teacher in teachers]).mean(dim=0)
 
 

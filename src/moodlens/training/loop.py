@@ -1,4 +1,4 @@
-"""The training loop: one run directory, atomic checkpoints, exact resume, optional DDP on CPU."""
+"""The training loop: one run directory, atomic checkpoints, exact resume, CPU or CUDA, optional DDP."""
 
 from __future__ import annotations
 
@@ -27,15 +27,15 @@ from moodlens.training.checkpoints import load_matching_model, read_checkpoint, 
 from moodlens.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
 from moodlens.training.data import TrainingData, prepare_training_data
 from moodlens.training.distillation import distilled_targets, load_teachers
-from moodlens.training.inference import autocast, predict_probs, resolve_precision
+from moodlens.training.inference import autocast, describe_device, predict_probs, resolve_device, resolve_precision
 from moodlens.training.models import ModelConfig, count_parameters, create_model
 from moodlens.training.transforms import AugmentConfig, augment, to_tensor
 
 
-def _distributed() -> tuple[int, int]:
+def _distributed(device: torch.device) -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
@@ -96,7 +96,7 @@ def train_step(
     loss_weights: torch.Tensor | None = None,
 ):
     """One optimisation step on a batch; returns the logits and the loss."""
-    with autocast(precision):
+    with autocast(precision, x.device):
         logits = model(x.contiguous(memory_format=torch.channels_last))
     loss = F.cross_entropy(logits.float(), targets, weight=loss_weights, label_smoothing=label_smoothing)
     optimizer.zero_grad(set_to_none=True)
@@ -132,7 +132,9 @@ def train_one_epoch(
     loss_weights: torch.Tensor | None,
     steps: int,
     teachers: list[nn.Module],
+    device: torch.device,
 ) -> dict:
+    """One pass over the training faces; augmentation runs on the CPU (the same faces whatever the device)."""
     order = epoch_order(cfg, td.train_y, state.epoch, rank, world)
     per_rank_batch = max(1, min(cfg.batch_size // world, len(order)))
     generator = torch.Generator().manual_seed(cfg.seed * 100_003 + state.epoch * 7 + rank)
@@ -156,6 +158,7 @@ def train_one_epoch(
             x = augment(x, aug, generator)
         if cfg.mixup > 0:
             x, targets = mix(x, targets, cfg.mixup, generator)
+        x, targets = x.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         if teachers:
             targets = distilled_targets(targets, teachers, x, cfg.teacher_weight, precision)
         logits, loss = train_step(
@@ -177,11 +180,14 @@ def validate(state: RunState, td: TrainingData, precision: str, tta: str | None,
     model = unwrap(state.model)
     probs = predict_probs(model, td.val.images[shard], precision=precision, tta=tta)
     y = td.val_y[shard]
-    cm = torch.from_numpy(confusion_matrix(y, probs.argmax(1), len(td.labels)))
+    device = next(model.parameters()).device  # NCCL reduces tensors on the GPU
+    cm = torch.from_numpy(confusion_matrix(y, probs.argmax(1), len(td.labels))).to(device)
     nll = torch.tensor([-np.log(np.maximum(probs[np.arange(len(y)), y], 1e-8)).sum()], dtype=torch.float64)
+    nll = nll.to(device)
     if world > 1:
         dist.all_reduce(cm)
         dist.all_reduce(nll)
+    cm, nll = cm.cpu(), nll.cpu()
     metrics = classification_metrics(cm.numpy(), td.labels)
     return {
         "val_loss": float(nll[0]) / max(1, metrics["samples"]),
@@ -260,20 +266,25 @@ def initial_model(cfg: TrainConfig, labels: list[str]) -> tuple[nn.Module, Model
 
 
 def run_training(cfg: TrainConfig, resume: bool, on_epoch: Callable[[int, dict], None] | None) -> dict:
-    rank, world = _distributed()
+    device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True
+    rank, world = _distributed(device)
     out = Path(cfg.out)
     if (out / "last.pt").exists() and not resume:
         raise FileExistsError(f"{out} already holds a run: pass --resume {out} to continue it, or another --out")
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-    precision = resolve_precision(cfg.precision)
+    precision = resolve_precision(cfg.precision, on_gpu=device.type == "cuda")
+    hardware = describe_device(device)
     td = prepare_training_data(cfg)
     torch.manual_seed(cfg.seed)
     model, model_cfg = initial_model(cfg, td.labels)
-    teachers = load_teachers(cfg.teachers, td.labels, cfg.image_size, cfg.channels) if cfg.teachers else []
-    model = model.to(memory_format=torch.channels_last)
+    teachers = load_teachers(cfg.teachers, td.labels, cfg.image_size, cfg.channels, device) if cfg.teachers else []
+    model = model.to(device, memory_format=torch.channels_last)
     if world > 1:
-        model = nn.parallel.DistributedDataParallel(model)
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = build_optimizer(cfg, model)
     per_rank = len(epoch_order(cfg, td.train_y, 0, rank, world))
     steps = max(1, per_rank // max(1, min(cfg.batch_size // world, per_rank)))
@@ -290,6 +301,7 @@ def run_training(cfg: TrainConfig, resume: bool, on_epoch: Callable[[int, dict],
             "labels": td.labels,
             "parameters": count_parameters(model),
             "torch": torch.__version__,
+            "device": hardware,
         }
         write_atomic(out / "config.json", json.dumps(resolved, indent=2))
         write_atomic(out / "data_report.json", json.dumps(td.report, indent=2))
@@ -299,12 +311,12 @@ def run_training(cfg: TrainConfig, resume: bool, on_epoch: Callable[[int, dict],
             print(f"WARNING: {warning}", file=sys.stderr)
     power = WEIGHT_POWERS.get(cfg.balance)
     weights = class_weights(td.train_y, len(td.labels), power) if power else None
-    loss_weights = torch.from_numpy(weights) if weights is not None else None
+    loss_weights = torch.from_numpy(weights).to(device) if weights is not None else None
     run_start = time.perf_counter()
     epochs_at_start = state.epoch
     while state.epoch < cfg.epochs and not state.stopped:
         epoch_start = time.perf_counter()
-        record = train_one_epoch(cfg, state, td, precision, rank, world, loss_weights, steps, teachers)
+        record = train_one_epoch(cfg, state, td, precision, rank, world, loss_weights, steps, teachers, device)
         record.update(validate(state, td, precision, cfg.eval_tta, rank, world))
         state.epoch += 1
         score = record[f"val_{cfg.select}"]
@@ -317,6 +329,7 @@ def run_training(cfg: TrainConfig, resume: bool, on_epoch: Callable[[int, dict],
             state.bad_epochs += 1
         state.stopped = bool(cfg.patience) and state.bad_epochs >= cfg.patience
         record.update(epoch=state.epoch, lr=optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - epoch_start)
+        record["device"] = hardware  # per epoch: a resumed run may continue on other hardware
         if rank == 0:
             payload = checkpoint_payload(cfg, model_cfg, td, state)
             if improved:
