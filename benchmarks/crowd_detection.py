@@ -74,6 +74,16 @@ class PeerDetector:
         return [SimpleNamespace(box=tuple(float(v) / scale for v in box)) for box in boxes]
 
 
+def wider416() -> tuple[dict[str, list], dict[str, np.ndarray]]:
+    """The crowd photos' face boxes (x, y, w, h) and images, by file name."""
+    root = SHARED / "crowds/wider416"
+    truth: dict[str, list] = defaultdict(list)
+    with open(root / "boxes.csv") as f:
+        for row in csv.DictReader(f):
+            truth[row["image"]].append(tuple(float(row[k]) for k in "xywh"))
+    return truth, {name: read_image(root / "images" / name) for name in truth}
+
+
 def crowd_scores(detector, truth: dict[str, list], images: dict[str, np.ndarray]) -> dict:
     hits, totals = defaultdict(int), defaultdict(int)
     detections = correct = 0
@@ -159,12 +169,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmarks/results/crowd_detection.json")
     args = parser.parse_args()
-    root = SHARED / "crowds/wider416"
-    truth: dict[str, list] = defaultdict(list)
-    with open(root / "boxes.csv") as f:
-        for row in csv.DictReader(f):
-            truth[row["image"]].append(tuple(float(row[k]) for k in "xywh"))
-    images = {name: read_image(root / "images" / name) for name in truth}
+    truth, images = wider416()
     frame = cv2.resize(read_image(SHARED / "faces/deepface/selfie-many-people.jpg"), (640, 480))
     large = twelve_megapixels()
     results = {}
