@@ -20,7 +20,12 @@ from moodlens.evaluation.evaluate import evaluate
 from moodlens.evaluation.export import export
 from moodlens.runtime.weights import WEIGHTS_DIR
 
-SPLITS = {"default": "ferplus/FER2013Valid", "ferplus": "ferplus/FER2013Valid", "fer2013": "fer2013/val"}
+SPLITS = {
+    "default": "ferplus/FER2013Valid",
+    "balanced": "ferplus/FER2013Valid",
+    "ferplus": "ferplus/FER2013Valid",
+    "fer2013": "fer2013/val",
+}
 CALIBRATION = "ferplus/FER2013Train"
 
 

@@ -158,8 +158,10 @@ def crowd_table() -> str:
 
 
 def suite_table() -> str:
+    """The shipped models and the cross-validations of `default` (suite.json) and `balanced` (suite_photos_r8s.json)."""
     rows = []
-    for model, sets in load("suite.json").items():
+    scored = {**load("suite.json"), **load("suite_photos_r8s.json")}
+    for model, sets in scored.items():
         muxspace = sets.get("muxspace") or sets.get("muxspace_folds")
         row = [model]
         for name in ("ferplus", "fer2013"):

@@ -42,8 +42,9 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_the_wheel_holds_the_models_the_page_and_the_licences(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for shipped in ("default.onnx", "ferplus.onnx", "fer2013.onnx", "default.pt", "detectors/centerface.onnx"):
-        assert f"moodlens/weights/{shipped}" in names
+    for model in ("default", "balanced", "ferplus", "fer2013"):
+        assert {f"moodlens/weights/{model}.onnx", f"moodlens/weights/{model}.pt"} <= names
+    assert "moodlens/weights/detectors/centerface.onnx" in names
     assert {"moodlens/server/static/index.html", "moodlens/server/static/app.js"} <= names
     licences = {Path(name).name for name in names if "/licenses/" in name}
     assert {"LICENSE", "LICENSE.centerface"} <= licences

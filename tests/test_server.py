@@ -77,7 +77,7 @@ def test_batch_models_health_and_metrics(server):
     assert results["b.txt"]["error"] == "unsupported_type"
     assert results["c.jpg"]["error"] == "unreadable_image"
     models = httpx.get(f"{server}/v1/models").json()
-    assert {m["name"] for m in models["models"]} == {"default", "ferplus", "fer2013"}
+    assert {m["name"] for m in models["models"]} == {"default", "balanced", "ferplus", "fer2013"}
     assert httpx.get(f"{server}/healthz").json()["status"] == "ok"
     metrics = httpx.get(f"{server}/metrics").text
     assert 'moodlens_requests_total{route="/v1/analyze/batch",status="200"}' in metrics
