@@ -154,6 +154,7 @@ def test_ctrl_c_stops_a_live_recording_and_keeps_its_steps(tmp_path):
     deadline = time.time() + 120
     while len(step_times(database, "talk")) < 2 and time.time() < deadline:
         time.sleep(0.2)
+    assert len(step_times(database, "talk")) >= 2, "the recorder wrote fewer than 2 steps in 120 s"
     recorder.send_signal(signal.SIGINT)
     _, err = recorder.communicate(timeout=60)
     stream.stop()
