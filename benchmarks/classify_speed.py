@@ -21,8 +21,8 @@ import onnxruntime
 from moodlens.data.faces import load_dataset
 from moodlens.evaluation.export import export
 from moodlens.runtime.classifier import OnnxClassifier
+from moodlens.runtime.hardware import amx_supported
 from moodlens.runtime.weights import WEIGHTS_DIR
-from moodlens.training.inference import amx_supported
 
 
 def faces_per_second(classifier: OnnxClassifier, faces, batch: int, tta: str | None, seconds: float = 3.0) -> float:

@@ -28,6 +28,7 @@ import numpy as np
 
 from moodlens.evaluation.boxes import BoxScore, matched_pairs, read_imglab
 from moodlens.runtime.detection import load_detector
+from moodlens.runtime.hardware import amx_supported
 from moodlens.runtime.imaging import read_image
 from moodlens.runtime.pipeline import Analyzer
 
@@ -187,8 +188,7 @@ def main() -> None:
         print(label, json.dumps(result))
     analysis = {crowd: end_to_end(crowd, frame, large) for crowd in ("off", "auto")}
     print("end to end", json.dumps(analysis))
-    flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split()
-    meta = {"cores": os.cpu_count(), "amx_bf16": "amx_bf16" in flags, "threads": 2, "iou": 0.4, "photos": len(images)}
+    meta = {"cores": os.cpu_count(), "amx_bf16": amx_supported(), "threads": 2, "iou": 0.4, "photos": len(images)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     report = {"meta": meta, "detectors": results, "end_to_end_by_crowd_mode": analysis}
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

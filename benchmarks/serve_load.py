@@ -26,6 +26,8 @@ from serving import start_server
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from moodlens.runtime import hardware
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PHOTOS = [
     SHARED / "faces/deepface/selfie-many-people.jpg",
@@ -144,8 +146,7 @@ def large_images(clients: int = 32, side: int = 6316) -> dict:
 
 
 def cpu_flags() -> dict:
-    flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
-    return {flag: flag in flags.split() for flag in ("amx_bf16", "avx512_bf16", "avx512f")}
+    return {flag: flag in hardware.cpu_flags() for flag in ("amx_bf16", "avx512_bf16", "avx512f")}
 
 
 def main() -> None:

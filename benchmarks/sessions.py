@@ -26,6 +26,7 @@ import numpy as np
 from playwright.sync_api import sync_playwright
 from serving import start_server
 
+from moodlens.runtime.hardware import amx_supported
 from moodlens.runtime.imaging import read_image
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -134,12 +135,11 @@ def main() -> None:
         recorded = record(video, database, args.fps)
         size = sum(p.stat().st_size for p in Path(folder).glob("sessions.sqlite*"))
         loaded = timeline_load(database, 10.0)
-    flags = Path("/proc/cpuinfo").read_text()
     result = {
         "machine": {
             "cpu": platform.processor() or platform.machine(),
             "cores": os.cpu_count(),
-            "amx": "amx_tile" in flags,
+            "amx": amx_supported(),
             "omp_threads": os.environ.get("OMP_NUM_THREADS"),
         },
         "event": {"hours": args.hours, "fps": args.fps, "frames": frames, "photos": [p.name for p in PHOTOS]},

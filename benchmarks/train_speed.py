@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from moodlens.data.faces import load_dataset
-from moodlens.training.inference import amx_supported, bf16_supported
+from moodlens.runtime.hardware import amx_supported
+from moodlens.training.inference import bf16_supported
 from moodlens.training.loop import train_step
 from moodlens.training.models import MODELS, ModelConfig, count_parameters, create_model, mflops_per_face
 from moodlens.training.transforms import AugmentConfig, augment, to_tensor

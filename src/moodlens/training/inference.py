@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from moodlens.runtime.hardware import amx_supported, cpu_field
 from moodlens.training.config import DEVICES
 from moodlens.training.transforms import to_tensor
 
 
 def bf16_supported() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def cpu_field(name: str) -> str:
-    """A field of /proc/cpuinfo's first processor ("flags", "model name"); empty where there is none."""
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    return next((line.split(":", 1)[1].strip() for line in lines if line.split(":")[0].strip() == name), "")
-
-
-def amx_supported() -> bool:
-    """Whether the CPU has AMX matrix tiles for bf16."""
-    return "amx_bf16" in cpu_field("flags").split()
 
 
 def resolve_device(device: str) -> torch.device:
