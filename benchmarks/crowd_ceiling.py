@@ -21,9 +21,8 @@ import os
 from pathlib import Path
 
 import numpy as np
-from crowd_detection import WIDTHS, crowd_scores, wider416
+from crowd_detection import WIDTHS, box_scores, crowd_scores, wider416
 
-from moodlens.evaluation.boxes import matched_pairs
 from moodlens.runtime.boxes import iou
 from moodlens.runtime.detection import load_detector
 
@@ -35,15 +34,13 @@ def best_width_thresholds(found: dict[str, list], truth: dict[str, list]) -> dic
     """The width-dependent thresholds of WIDTH_GRID with the highest recall of faces >= 8 px at precision >= 0.85."""
     best = {"recall_8px_and_more": 0.0}
     for thresholds in itertools.product(*WIDTH_GRID):
-        hits = labelled = correct = kept = 0
-        for name, boxes in truth.items():
-            boxes_kept = [d.box for d in found[name] if d.score >= thresholds[(d.box[2] >= 8) + (d.box[2] >= 16)]]
-            matched = matched_pairs(boxes, boxes_kept)
-            kept, correct = kept + len(boxes_kept), correct + len(matched)
-            labelled += sum(box[2] >= 8 for box in boxes)
-            hits += sum(box[2] >= 8 and i in matched for i, box in enumerate(boxes))
-        if correct / max(1, kept) >= 0.85 and hits / labelled > best["recall_8px_and_more"]:
-            best = {"thresholds": thresholds, "recall_8px_and_more": hits / labelled, "precision": correct / kept}
+        kept = {
+            name: [d.box for d in found[name] if d.score >= thresholds[(d.box[2] >= 8) + (d.box[2] >= 16)]]
+            for name in truth
+        }
+        scores = box_scores(kept, truth)
+        if scores["precision"] >= 0.85 and scores["recall_8px_and_more"] > best["recall_8px_and_more"]:
+            best = {"thresholds": thresholds, **{k: scores[k] for k in ("recall_8px_and_more", "precision")}}
     return best
 
 

@@ -86,10 +86,15 @@ def wider416() -> tuple[dict[str, list], dict[str, np.ndarray]]:
 
 
 def crowd_scores(detector, truth: dict[str, list], images: dict[str, np.ndarray]) -> dict:
+    return box_scores({name: [d.box for d in detector.detect(images[name])] for name in truth}, truth)
+
+
+def box_scores(found_boxes: dict[str, list], truth: dict[str, list]) -> dict:
+    """Recall by face width and precision of the boxes found in each photo against its labelled boxes."""
     hits, totals = defaultdict(int), defaultdict(int)
     detections = correct = 0
     for name, boxes in truth.items():
-        found = [d.box for d in detector.detect(images[name])]
+        found = found_boxes[name]
         matched = matched_pairs(boxes, found)
         detections, correct = detections + len(found), correct + len(matched)
         for i, box in enumerate(boxes):
