@@ -17,9 +17,8 @@ import numpy as np
 
 from moodlens.data.faces import load_dataset
 from moodlens.evaluation.metrics import classification_metrics, confusion_matrix
-from moodlens.training.checkpoints import load_model
+from moodlens.training.checkpoints import load_matching_model, load_model
 from moodlens.training.data import class_index
-from moodlens.training.distillation import load_teachers
 from moodlens.training.inference import predict_probs
 
 
@@ -36,8 +35,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ensemble.json"))
     args = parser.parse_args()
     _, cfg, labels, _ = load_model(args.models[0])
-    try:  # the members of an ensemble are the teachers a student would be distilled from
-        members = load_teachers(args.models, labels, cfg.image_size, cfg.in_channels)
+    try:
+        members = [load_matching_model(m, labels, cfg.image_size, cfg.in_channels, "member")[0] for m in args.models]
     except ValueError as error:
         raise SystemExit(f"ensemble members must share their classes and input: {error}") from error
     data = load_dataset(args.data, cfg.image_size, cfg.in_channels)

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -173,6 +174,25 @@ def test_distilled_student_follows_its_teacher(tiny_run, tmp_path, precision):
     # taught by the teacher alone, the student says what the teacher says; a student of the labels does not
     follows = (predictions(distilled, faces) == says).mean()
     assert follows > 0.6 and follows > (predictions(plain, faces) == says).mean() + 0.3, follows
+
+    # the run kept its teacher's predictions: a student of that file trains as the student of the model did,
+    # and the run itself resumes without the teacher
+    kept = distilled / "teacher_probs.npz"
+    from_file = tmp_path / "from-file"
+    assert run_cli(*args, "--teacher", kept, "--teacher-weight", "1", "--out", from_file).returncode == 0
+    assert read_log(from_file) == read_log(distilled)
+    teacher.unlink()
+    resumed = run_cli("train", "--resume", distilled)
+    assert resumed.returncode == 0, resumed.stderr
+
+
+def test_a_prediction_file_must_cover_every_training_face(tiny_run, tmp_path):
+    args = ["train", FER_TRAIN, "--val", FER_VAL, *TINY_TRAIN, "--epochs", "1", "--precision", "fp32"]
+    assert run_cli(*args, "--teacher", tiny_run, "--out", tmp_path / "few").returncode == 0
+    kept = tmp_path / "few" / "teacher_probs.npz"
+    result = run_cli(*args, "--per-class", "200", "--teacher", kept, "--out", tmp_path / "more")  # last wins
+    assert result.returncode == 2 and re.search(r"has no prediction for \d+ training faces", result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "more").exists()
 
 
 def test_a_teacher_with_other_classes_is_refused(tiny_run, tmp_path):

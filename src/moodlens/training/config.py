@@ -85,7 +85,8 @@ class TrainConfig:
     )
     teachers: list[str] | None = option(
         None,
-        "distil a trained model (run directory, .pt or shipped name) into this one; repeat for an ensemble",
+        "distil a trained model (run directory, .pt or shipped name) or the predictions a distilled run kept "
+        "(its teacher_probs.npz) into this one; repeat for an ensemble",
         flag="--teacher",
         action="append",
         metavar="MODEL",

@@ -1,38 +1,98 @@
-"""Knowledge distillation: trained models ("teachers") lend their predictions to a student's targets."""
+"""Knowledge distillation: trained models ("teachers") lend their predictions to a student's targets.
+
+The teachers score every training face once, before the first epoch (the face as stored, with its mirror),
+and the student's targets blend their mean prediction in. Those predictions are kept in the run directory
+(TEACHER_FILE, keyed by the digest of each face's file), so that a resumed run, on another machine too, and
+any later student given that file as its --teacher never need the teachers themselves again.
+"""
 
 from __future__ import annotations
 
+import zipfile
+from pathlib import Path
+
+import numpy as np
 import torch
-from torch import nn
 
+from moodlens.data.faces import FaceData
+from moodlens.data.readers import DatasetError
+from moodlens.runtime.files import write_atomic
 from moodlens.training.checkpoints import load_matching_model
-from moodlens.training.inference import autocast
+from moodlens.training.config import TrainConfig
+from moodlens.training.data import TrainingData
+from moodlens.training.inference import predict_probs
+
+TEACHER_FILE = "teacher_probs.npz"
 
 
-def load_teachers(
-    names: list[str], labels: list[str], image_size: int, channels: int, device: torch.device
-) -> list[nn.Module]:
-    """Load each teacher (run directory, .pt file or shipped name) onto `device` and check it sees and says what
-    the student does."""
-    teachers = []
-    for name in names:
-        model, _ = load_matching_model(name, labels, image_size, channels, "teacher")
-        for parameter in model.parameters():
-            parameter.requires_grad_(False)
-        teachers.append(model.to(device, memory_format=torch.channels_last))
-    return teachers
+def is_prediction_file(source: str) -> bool:
+    return source.endswith(".npz")
 
 
-@torch.no_grad()
-def teacher_probs(teachers: list[nn.Module], x: torch.Tensor, precision: str) -> torch.Tensor:
-    """The teachers' mean class probabilities for the (augmented) batch the student is about to see."""
-    x = x.contiguous(memory_format=torch.channels_last)
-    with autocast(precision, x.device):
-        return torch.stack([teacher(x).float().softmax(dim=1) for teacher in teachers]).mean(dim=0)
+def model_predictions(
+    source: str, faces: FaceData, labels: list[str], device: torch.device, precision: str
+) -> dict[str, np.ndarray]:
+    """A teacher model's class probabilities (flip TTA) for each distinct face of `faces`, by digest."""
+    model, _ = load_matching_model(source, labels, faces.images.shape[1], faces.images.shape[3], "teacher")
+    model = model.to(device, memory_format=torch.channels_last)
+    digests, first = np.unique(np.array(faces.digests), return_index=True)
+    probs = predict_probs(model, faces.images[first], precision=precision, tta="flip")
+    return dict(zip(digests.tolist(), probs, strict=True))
+
+
+def read_predictions(path: str | Path, labels: list[str]) -> dict[str, np.ndarray]:
+    """A prediction file's class probabilities by face digest; its classes must be the student's."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            file_labels, digests, probs = npz["labels"].tolist(), npz["digests"].tolist(), npz["probs"]
+    except (KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise DatasetError(f"teacher {path}: not a file of teacher predictions (a run's {TEACHER_FILE})") from e
+    if file_labels != labels:
+        raise ValueError(f"teacher {path} predicts {file_labels}, the model being trained {labels}")
+    return dict(zip(digests, probs, strict=True))
+
+
+def write_predictions(path: Path, faces: FaceData, labels: list[str], probs: np.ndarray, sources: list[str]) -> None:
+    """Keep one prediction per distinct face (about 1 MB for FER+), with the names of the teachers."""
+    digests, first = np.unique(np.array(faces.digests), return_index=True)
+    arrays = {
+        "digests": digests,
+        "probs": probs[first],
+        "labels": np.array(labels),
+        "teachers": np.array(sources),
+    }
+    write_atomic(path, lambda tmp: np.savez_compressed(tmp, **arrays))
+
+
+def per_face(predictions: dict[str, np.ndarray], faces: FaceData, source: str) -> np.ndarray:
+    missing = [key for key, digest in zip(faces.keys, faces.digests, strict=True) if digest not in predictions]
+    if missing:
+        raise DatasetError(f"teacher {source} has no prediction for {len(missing)} training faces, e.g. {missing[0]}")
+    return np.stack([predictions[digest] for digest in faces.digests])
+
+
+def teacher_probs(
+    sources: list[str], faces: FaceData, labels: list[str], device: torch.device, precision: str
+) -> np.ndarray:
+    """The mean prediction (N, K) of the teachers, models or prediction files, for each training face."""
+    probs = []
+    for source in sources:
+        if is_prediction_file(source):
+            predictions = read_predictions(source, labels)
+        else:
+            predictions = model_predictions(source, faces, labels, device, precision)
+        probs.append(per_face(predictions, faces, source))
+    return np.mean(probs, axis=0, dtype=np.float32)
 
 
 def distilled_targets(
-    targets: torch.Tensor, teachers: list[nn.Module], x: torch.Tensor, weight: float, precision: str
-) -> torch.Tensor:
-    """(1 - weight) * the data's targets + weight * the teachers' mean prediction."""
-    return (1 - weight) * targets + weight * teacher_probs(teachers, x, precision)
+    cfg: TrainConfig, td: TrainingData, run_dir: Path, resume: bool, device: torch.device, precision: str, rank: int
+) -> np.ndarray:
+    """(1 - teacher_weight) * the data's targets + teacher_weight * the teachers' mean prediction; a resumed
+    run reads the predictions its start kept, a new one keeps them (rank 0)."""
+    kept = run_dir / TEACHER_FILE
+    sources = [str(kept)] if resume and kept.exists() else cfg.teachers
+    probs = teacher_probs(sources, td.train, td.labels, device, precision)
+    if rank == 0 and sources is cfg.teachers:
+        write_predictions(kept, td.train, td.labels, probs, cfg.teachers)
+    return (1 - cfg.teacher_weight) * td.train_targets + cfg.teacher_weight * probs

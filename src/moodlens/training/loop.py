@@ -26,7 +26,7 @@ from moodlens.runtime.files import output_error, write_atomic
 from moodlens.training.checkpoints import load_matching_model, read_checkpoint, save_atomic
 from moodlens.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
 from moodlens.training.data import TrainingData, prepare_training_data
-from moodlens.training.distillation import distilled_targets, load_teachers
+from moodlens.training.distillation import distilled_targets
 from moodlens.training.inference import autocast, describe_device, predict_probs, resolve_device, resolve_precision
 from moodlens.training.models import ModelConfig, count_parameters, create_model
 from moodlens.training.transforms import AugmentConfig, augment, to_tensor
@@ -131,7 +131,6 @@ def train_one_epoch(
     world: int,
     loss_weights: torch.Tensor | None,
     steps: int,
-    teachers: list[nn.Module],
     device: torch.device,
 ) -> dict:
     """One pass over the training faces; augmentation runs on the CPU (the same faces whatever the device)."""
@@ -159,8 +158,6 @@ def train_one_epoch(
         if cfg.mixup > 0:
             x, targets = mix(x, targets, cfg.mixup, generator)
         x, targets = x.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-        if teachers:
-            targets = distilled_targets(targets, teachers, x, cfg.teacher_weight, precision)
         logits, loss = train_step(
             state.model, state.optimizer, x, targets, precision, cfg.label_smoothing, loss_weights
         )
@@ -281,7 +278,8 @@ def run_training(cfg: TrainConfig, resume: bool, on_epoch: Callable[[int, dict],
     td = prepare_training_data(cfg)
     torch.manual_seed(cfg.seed)
     model, model_cfg = initial_model(cfg, td.labels)
-    teachers = load_teachers(cfg.teachers, td.labels, cfg.image_size, cfg.channels, device) if cfg.teachers else []
+    if cfg.teachers:
+        td.train_targets = distilled_targets(cfg, td, out, resume, device, precision, rank)
     model = model.to(device, memory_format=torch.channels_last)
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -316,7 +314,7 @@ def run_training(cfg: TrainConfig, resume: bool, on_epoch: Callable[[int, dict],
     epochs_at_start = state.epoch
     while state.epoch < cfg.epochs and not state.stopped:
         epoch_start = time.perf_counter()
-        record = train_one_epoch(cfg, state, td, precision, rank, world, loss_weights, steps, teachers, device)
+        record = train_one_epoch(cfg, state, td, precision, rank, world, loss_weights, steps, device)
         record.update(validate(state, td, precision, cfg.eval_tta, rank, world))
         state.epoch += 1
         score = record[f"val_{cfg.select}"]
