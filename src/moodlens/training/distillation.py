@@ -91,8 +91,8 @@ def distilled_targets(
     """(1 - teacher_weight) * the data's targets + teacher_weight * the teachers' mean prediction; a resumed
     run reads the predictions its start kept, a new one keeps them (rank 0)."""
     kept = run_dir / TEACHER_FILE
-    sources = [str(kept)] if resume and kept.exists() else cfg.teachers
-    probs = teacher_probs(sources, td.train, td.labels, device, precision)
-    if rank == 0 and sources is cfg.teachers:
+    reuse = resume and kept.exists()
+    probs = teacher_probs([str(kept)] if reuse else cfg.teachers, td.train, td.labels, device, precision)
+    if rank == 0 and not reuse:
         write_predictions(kept, td.train, td.labels, probs, cfg.teachers)
     return (1 - cfg.teacher_weight) * td.train_targets + cfg.teacher_weight * probs
