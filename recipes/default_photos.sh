@@ -5,7 +5,9 @@
 # model trained on all photos. Every run resumes where it stopped when the script is started again.
 # REPEAT sets how often each photo is seen per epoch (4); CONTROL=0 skips the control run; EXTRA adds
 # training options to every run (e.g. EXTRA="--balance weights"); CV=0 skips the folds (when they were
-# scored already) and trains only the model on all photos.
+# scored already) and trains only the model on all photos. TEACHER distils a trained model into every run:
+# the model on all photos runs first and keeps the teacher's predictions for all faces, which the
+# control and the folds then distil from (the teacher is run once, and never saw a muxspace photo).
 #
 #   OMP_NUM_THREADS=2 nohup sh recipes/default_photos.sh > runs/default-photos.log 2>&1 &
 #   python benchmarks/suite.py --cv runs/default-photos --out suite_cv.json   # scores the folds on their photos
@@ -27,8 +29,12 @@ run() {
     fi
 }
 
-[ "${CONTROL:-1}" = 0 ] || run control
+if [ -n "$TEACHER" ]; then
+    run all --photos ../shared/data/muxspace --photos-repeat "$REPEAT" --teacher "$TEACHER"
+    TAUGHT="--teacher $RUNS/all/teacher_probs.npz"
+fi
+[ "${CONTROL:-1}" = 0 ] || run control $TAUGHT
 [ "${CV:-1}" = 0 ] || for fold in 0 1 2 3; do
-    run "fold$fold" --photos "$FOLDS/fold$fold/train" --photos-repeat "$REPEAT"
+    run "fold$fold" --photos "$FOLDS/fold$fold/train" --photos-repeat "$REPEAT" $TAUGHT
 done
-run all --photos ../shared/data/muxspace --photos-repeat "$REPEAT"
+[ -n "$TEACHER" ] || run all --photos ../shared/data/muxspace --photos-repeat "$REPEAT"

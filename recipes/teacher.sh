@@ -5,7 +5,7 @@
 # (benchmarks/results/train_speed_no_amx.json); DEVICE=cuda on a GPU.
 #
 #   OMP_NUM_THREADS=2 nohup sh recipes/teacher.sh > runs/teacher-vgg64.log 2>&1 &
-#   REPEAT=8 CONTROL=0 EXTRA="--teacher runs/teacher-vgg64" RUNS=runs/default-photos-t64 sh recipes/default_photos.sh
+#   REPEAT=8 CONTROL=0 TEACHER=runs/teacher-vgg64 RUNS=runs/default-photos-t64 sh recipes/default_photos.sh
 set -e
 RUN=${RUN:-runs/teacher-vgg64}
 MOODLENS=${MOODLENS:-.venv/bin/moodlens}
