@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from moodlens.runtime.hardware import amx_supported, cpu_field
-from moodlens.training.config import DEVICES
+from moodlens.training.config import DEVICES, PRECISIONS
 from moodlens.training.transforms import to_tensor
 
 
@@ -46,8 +46,8 @@ def resolve_precision(precision: str, on_gpu: bool = False) -> str:
         if on_gpu:
             return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
         return "bf16" if bf16_supported() and amx_supported() else "fp32"
-    if precision not in ("bf16", "fp32"):
-        raise ValueError(f"precision must be auto, bf16 or fp32, got {precision!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     return precision
 
 
