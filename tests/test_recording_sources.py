@@ -148,15 +148,23 @@ def test_ctrl_c_stops_a_live_recording_and_keeps_its_steps(tmp_path):
     stream = MjpegStream(port, SELFIE)
     stream.start()
     command = ["record", f"http://127.0.0.1:{port}/camera.mjpg", "--session", "talk", "--db", database]
-    recorder = subprocess.Popen(
-        [sys.executable, "-m", "moodlens", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    recorder = subprocess.Popen(  # -X faulthandler: SIGABRT makes a stuck recorder say where it is
+        [sys.executable, "-X", "faulthandler", "-m", "moodlens", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.time() + 120
     while len(step_times(database, "talk")) < 2 and time.time() < deadline:
         time.sleep(0.2)
     assert len(step_times(database, "talk")) >= 2, "the recorder wrote fewer than 2 steps in 120 s"
     recorder.send_signal(signal.SIGINT)
-    _, err = recorder.communicate(timeout=60)
+    try:
+        out, err = recorder.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        recorder.send_signal(signal.SIGABRT)
+        pytest.fail(f"Ctrl-C left the recorder running for 60 s; its threads:\n{recorder.communicate()[1]}")
     stream.stop()
-    assert recorder.returncode == 130 and err.strip() == "moodlens: interrupted"
-    assert len(step_times(database, "talk")) >= 2
+    assert recorder.returncode == 130 and err.strip() == "moodlens: interrupted", err
+    written = len(step_times(database, "talk"))
+    assert written >= 2 and out.strip().endswith(f"{written} steps recorded")

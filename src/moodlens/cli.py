@@ -206,7 +206,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from moodlens.recording.recorder import RecordOptions, record
+    from moodlens.recording.recorder import RecordOptions, record, stop_on_ctrl_c
     from moodlens.recording.store import Store
     from moodlens.runtime.pipeline import Analyzer
 
@@ -215,8 +215,12 @@ def cmd_record(args: argparse.Namespace) -> int:
     options = RecordOptions(args.fps, args.duration, args.reconnect, args.recorder)
     settings = {"model": args.model, "readable_width": args.readable_width}
     print(f"moodlens: recording {args.source} into session {args.session!r} at {store.url} (Ctrl-C stops)")
-    written = record(store, args.session, analyzer, args.source, options, settings)  # Ctrl-C keeps every step
+    with stop_on_ctrl_c() as interrupted:
+        written = record(store, args.session, analyzer, args.source, options, settings, stop=interrupted)
     print(f"{written} steps recorded")
+    if interrupted():
+        print("moodlens: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -2,13 +2,17 @@
 
 Memory stays flat: one frame at a time, nothing kept but the database rows. A live source that drops is
 reopened until it has been gone `reconnect` seconds; a recorder restarted under the same name carries on
-(a video file from where it stopped).
+(a video file from where it stopped). Ctrl-C stops it between two steps (a second Ctrl-C at once).
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from moodlens.recording.sources import SourceError, SourceLost, frames, is_live
@@ -34,8 +38,35 @@ def step_of(result: ImageResult, moment: float, labels: list[str]) -> Step:
     return Step(moment, tally.faces, tally.readable, facing, dict(tally.counts), sums)
 
 
-def record(store: Store, name: str, analyzer: Analyzer, source: str, options: RecordOptions, settings: dict) -> int:
-    """Record `source` into session `name`; returns the steps written."""
+@contextmanager
+def stop_on_ctrl_c() -> Iterator[Callable[[], bool]]:
+    """A flag that the first Ctrl-C raises (the second interrupts at once), for loops that stop between steps:
+    a KeyboardInterrupt raised inside a database driver or a stream reader can leave it holding a lock."""
+    requested = threading.Event()
+
+    def on_sigint(signum, frame) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield requested.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def record(
+    store: Store,
+    name: str,
+    analyzer: Analyzer,
+    source: str,
+    options: RecordOptions,
+    settings: dict,
+    stop: Callable[[], bool] = lambda: False,
+) -> int:
+    """Record `source` into session `name` until it ends, `options.duration` passes or `stop()` says so;
+    returns the steps written."""
     session = store.open_session(name, analyzer.labels, {**settings, "source": source, "fps": options.fps})
     recorder = options.recorder or default_recorder(source)
     deadline = time.time() + options.duration if options.duration else None
@@ -50,12 +81,14 @@ def record(store: Store, name: str, analyzer: Analyzer, source: str, options: Re
                 result = analyzer.analyze_images([rgb], [source])[0]
                 store.add_step(session, recorder, step_of(result, moment, analyzer.labels))
                 written += 1
-                if deadline and time.time() >= deadline:
+                if stop() or (deadline and time.time() >= deadline):
                     return written
             return written  # a video file's end
         except (SourceError, SourceLost) as e:
             if not (opened and is_live(source)):
                 raise
+            if stop():
+                return written
             lost_since = lost_since or time.time()
             if time.time() - lost_since > options.reconnect or (deadline and time.time() >= deadline):
                 raise SourceLost(f"{e}; gone for over {options.reconnect:g} s, recording stopped") from e
