@@ -53,7 +53,8 @@ def read_predictions(path: str | Path, labels: list[str]) -> dict[str, np.ndarra
 
 
 def write_predictions(path: Path, faces: FaceData, labels: list[str], probs: np.ndarray, sources: list[str]) -> None:
-    """Keep one prediction per distinct face (about 1 MB for FER+), with the names of the teachers."""
+    """Keep one prediction per distinct face, with the names of the teachers (1.6 MB for the 27,509 faces of
+    FER+ and the muxspace photos)."""
     digests, first = np.unique(np.array(faces.digests), return_index=True)
     arrays = {
         "digests": digests,
