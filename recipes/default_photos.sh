@@ -8,6 +8,8 @@
 # scored already) and trains only the model on all photos. TEACHER distils a trained model into every run:
 # the model on all photos runs first and keeps the teacher's predictions for all faces, which the
 # control and the folds then distil from (the teacher is run once, and never saw a muxspace photo).
+# A committed prediction file goes in EXTRA instead, e.g. with the photos kept to their own labels:
+#   EXTRA="--teacher benchmarks/results/training/default-photos-t64/all/teacher_probs.npz --photos-teacher-weight 0"
 #
 #   OMP_NUM_THREADS=2 nohup sh recipes/default_photos.sh > runs/default-photos.log 2>&1 &
 #   python benchmarks/suite.py --cv runs/default-photos --out suite_cv.json   # scores the folds on their photos

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from moodlens.data.labels import EMOTIONS
 from moodlens.data.photo_faces import largest_face_crops
@@ -11,6 +12,7 @@ from moodlens.data.readers import FERPLUS_COLUMNS, DatasetError
 from moodlens.runtime.detection import load_detector
 from moodlens.training.config import TrainConfig
 from moodlens.training.data import prepare_training_data
+from moodlens.training.distillation import distilled_targets, write_predictions
 
 from conftest import FER_VAL, FERPLUS_VALID, MUXSPACE
 
@@ -101,3 +103,20 @@ def test_photos_join_as_the_detectors_crops_repeated_and_with_their_label_as_vot
         assert all(np.array_equal(td.train_targets[i], np.eye(len(td.labels))[td.train_y[i]]) for i in where)
     ferplus_faces = [i for i, k in enumerate(td.train.keys) if k not in set(crops.keys)]
     assert not np.isin(td.train_targets[ferplus_faces], [0.0, 1.0]).all()  # FER+ faces keep their votes
+
+
+def test_photos_can_keep_their_own_labels_while_the_other_faces_are_distilled(few_photos, tmp_path):
+    config = TrainConfig(
+        str(FERPLUS_VALID), val=str(FER_VAL), per_class=20, clean=False, votes=True, photos=[str(few_photos)]
+    )
+    td = prepare_training_data(replace(config, photos_repeat=2))
+    crops, _ = largest_face_crops(few_photos, load_detector("centerface"), 48, 1)
+    assert td.from_photos.sum() == 2 * len(crops) and set(np.array(td.train.keys)[td.from_photos]) == set(crops.keys)
+    uniform = np.full((len(td.train), len(td.labels)), 1 / len(td.labels), dtype=np.float32)
+    write_predictions(tmp_path / "uniform.npz", td.train, td.labels, uniform, ["uniform"])
+    (tmp_path / "run").mkdir()
+    taught = replace(config, teachers=[str(tmp_path / "uniform.npz")], teacher_weight=0.5, photos_teacher_weight=0.0)
+    targets = distilled_targets(taught, td, tmp_path / "run", False, torch.device("cpu"), "fp32", rank=0)
+    photo, other = td.from_photos, ~td.from_photos
+    assert np.array_equal(targets[photo], td.train_targets[photo])
+    assert np.allclose(targets[other], 0.5 * td.train_targets[other] + 0.5 / len(td.labels))

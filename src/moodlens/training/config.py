@@ -92,6 +92,12 @@ class TrainConfig:
         metavar="MODEL",
     )
     teacher_weight: float = option(0.5, "share of the teachers' mean prediction in each target", type=SHARE)
+    photos_teacher_weight: float | None = option(
+        None,
+        "share of the teachers' prediction in the targets of --photos faces (default: --teacher-weight); "
+        "0 keeps the photos' own labels",
+        type=SHARE,
+    )
     balance: str = option(
         "none",
         "class balancing: loss weights (inverse frequency or its square root), oversampling or new faces",
@@ -112,8 +118,8 @@ class TrainConfig:
     eval_tta: str | None = option(None, "test-time augmentation during validation", flag="--tta", choices=("flip",))
 
     def __post_init__(self) -> None:
-        for name in ("votes_weight", "teacher_weight"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
+        for name in ("votes_weight", "teacher_weight", "photos_teacher_weight"):
+            if getattr(self, name) is not None and not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
 
     @classmethod

@@ -26,6 +26,7 @@ class TrainingData:
     train_y: np.ndarray  # class index per training face
     val_y: np.ndarray
     train_targets: np.ndarray  # (N, K) target distribution per training face
+    from_photos: np.ndarray  # per training face: True for a face cut from a --photos set
     report: dict = field(default_factory=dict)
 
 
@@ -149,5 +150,6 @@ def prepare_training_data(cfg: TrainConfig) -> TrainingData:
         train_y=train_y,
         val_y=class_index(held_out, labels),
         train_targets=soft_targets(train, labels, train_y, votes_weight),
+        from_photos=np.isin(train.keys, list(photo_keys)),
         report=report,
     )

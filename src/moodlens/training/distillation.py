@@ -89,11 +89,15 @@ def teacher_probs(
 def distilled_targets(
     cfg: TrainConfig, td: TrainingData, run_dir: Path, resume: bool, device: torch.device, precision: str, rank: int
 ) -> np.ndarray:
-    """(1 - teacher_weight) * the data's targets + teacher_weight * the teachers' mean prediction; a resumed
-    run reads the predictions its start kept, a new one keeps them (rank 0)."""
+    """(1 - w) * the data's targets + w * the teachers' mean prediction, where w is teacher_weight
+    (photos_teacher_weight for --photos faces when given); a resumed run reads the predictions its start kept,
+    a new one keeps them (rank 0)."""
     kept = run_dir / TEACHER_FILE
     reuse = resume and kept.exists()
     probs = teacher_probs([str(kept)] if reuse else cfg.teachers, td.train, td.labels, device, precision)
     if rank == 0 and not reuse:
         write_predictions(kept, td.train, td.labels, probs, cfg.teachers)
-    return (1 - cfg.teacher_weight) * td.train_targets + cfg.teacher_weight * probs
+    weight = np.full((len(td.train), 1), cfg.teacher_weight, dtype=np.float32)
+    if cfg.photos_teacher_weight is not None:
+        weight[td.from_photos] = cfg.photos_teacher_weight
+    return (1 - weight) * td.train_targets + weight * probs
