@@ -213,9 +213,24 @@ def test_init_starts_from_the_given_model_and_its_architecture(tiny_run, tmp_pat
     faces = load_dataset(FER_VAL, per_class=100)
     assert (predictions(tmp_path / "tuned" / "last.pt", faces) == predictions(tiny_run, faces)).mean() > 0.97
 
-    other = ["--classes", "happy,neutral", "--per-class", "50", "--init", tiny_run, "--out", tmp_path / "wrong"]
+    other = ["--per-class", "50", "--init", tiny_run, "--image-size", "40", "--out", tmp_path / "wrong"]
     refused = run_cli("train", FER_TRAIN, "--val", FER_VAL, *other)
     assert refused.returncode == 2 and "--init model" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_init_with_other_classes_keeps_the_outputs_of_the_classes_it_knows(tiny_run, tmp_path):
+    options = ["--classes", "angry,happy,neutral", "--per-class", "60", "--epochs", "1", "--precision", "fp32"]
+    result = run_cli(
+        "train", FER_TRAIN, "--val", FER_VAL, *options, "--lr", "1e-9", "--init", tiny_run, "--out", tmp_path / "t"
+    )
+    assert result.returncode == 0, result.stderr
+    start = torch.load(tiny_run / "best.pt", weights_only=True)  # happy, surprise, neutral
+    tuned = torch.load(tmp_path / "t" / "last.pt", weights_only=True)
+    assert tuned["labels"] == ["angry", "happy", "neutral"] and tuned["model_config"]["num_classes"] == 3
+    weight, bias = list(start["model"])[-2:]  # the classifier's
+    for name in (weight, bias):
+        assert torch.allclose(tuned["model"][name][1:], start["model"][name][[0, 2]], atol=1e-5)
+    assert not torch.allclose(tuned["model"][weight][0], start["model"][weight][1], atol=1e-3)  # angry: fresh
 
 
 def test_the_device_is_chosen_and_recorded_every_epoch(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -43,16 +44,42 @@ def load_model(name_or_path: str) -> tuple[nn.Module, ModelConfig, list[str], Pa
     return model, cfg, list(checkpoint["labels"]), path
 
 
-def load_matching_model(
-    name_or_path: str, labels: list[str], image_size: int, channels: int, role: str
-) -> tuple[nn.Module, ModelConfig]:
-    """Load a model that must see and say what the model being trained does (a teacher, a starting point)."""
-    model, cfg, model_labels, path = load_model(name_or_path)
-    if model_labels != labels:
-        raise ValueError(f"{role} {path} predicts {model_labels}, the model being trained {labels}")
+def _check_input(role: str, path: Path, cfg: ModelConfig, image_size: int, channels: int) -> None:
     if (cfg.image_size, cfg.in_channels) != (image_size, channels):
         raise ValueError(
             f"{role} {path} takes {cfg.image_size}x{cfg.image_size}x{cfg.in_channels} faces, "
             f"the model being trained {image_size}x{image_size}x{channels}"
         )
+
+
+def load_matching_model(
+    name_or_path: str, labels: list[str], image_size: int, channels: int, role: str
+) -> tuple[nn.Module, ModelConfig]:
+    """Load a model that must see and say what the model being trained does (a teacher)."""
+    model, cfg, model_labels, path = load_model(name_or_path)
+    if model_labels != labels:
+        raise ValueError(f"{role} {path} predicts {model_labels}, the model being trained {labels}")
+    _check_input(role, path, cfg, image_size, channels)
     return model, cfg
+
+
+def load_starting_model(
+    name_or_path: str, labels: list[str], image_size: int, channels: int
+) -> tuple[nn.Module, ModelConfig]:
+    """The --init model, its classifier cut to `labels`: a class it knows keeps its output weights, a class it
+    does not know starts from fresh ones (fine-tuning to other classes)."""
+    model, cfg, model_labels, path = load_model(name_or_path)
+    _check_input("--init model", path, cfg, image_size, channels)
+    if model_labels == labels:
+        return model, cfg
+    old = model[-1] if isinstance(model, nn.Sequential) else None
+    if not isinstance(old, nn.Linear):
+        raise ValueError(f"--init model {path}: its classes cannot be changed (it does not end in a linear layer)")
+    new = nn.Linear(old.in_features, len(labels))
+    with torch.no_grad():
+        for row, name in enumerate(labels):
+            if name in model_labels:
+                new.weight[row] = old.weight[model_labels.index(name)]
+                new.bias[row] = old.bias[model_labels.index(name)]
+    model[-1] = new
+    return model, replace(cfg, num_classes=len(labels))

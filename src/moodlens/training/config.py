@@ -80,7 +80,8 @@ class TrainConfig:
     photos_repeat: int = option(1, "times each --photos face is seen per epoch", type=POSITIVE_INT)
     init: str | None = option(
         None,
-        "start from a trained model (run directory, .pt or shipped name) and its architecture: fine-tuning",
+        "start from a trained model (run directory, .pt or shipped name) and its architecture: fine-tuning; "
+        "classes it lacks get a fresh output",
         metavar="MODEL",
     )
     teachers: list[str] | None = option(

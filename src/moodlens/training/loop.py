@@ -23,7 +23,7 @@ from moodlens.data.cleaning import quality_summary
 from moodlens.data.sampling import WEIGHT_POWERS, class_weights, oversampled_order
 from moodlens.evaluation.metrics import classification_metrics, confusion_matrix
 from moodlens.runtime.files import output_error, write_atomic
-from moodlens.training.checkpoints import load_matching_model, read_checkpoint, save_atomic
+from moodlens.training.checkpoints import load_starting_model, read_checkpoint, save_atomic
 from moodlens.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
 from moodlens.training.data import TrainingData, prepare_training_data
 from moodlens.training.distillation import distilled_targets
@@ -254,9 +254,10 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[int, dict]
 
 
 def initial_model(cfg: TrainConfig, labels: list[str]) -> tuple[nn.Module, ModelConfig]:
-    """A fresh network as configured, or with --init the given trained model (its architecture too)."""
+    """A fresh network as configured, or with --init the given trained model (its architecture too, its
+    classifier cut to the run's classes)."""
     if cfg.init:
-        model, model_cfg = load_matching_model(cfg.init, labels, cfg.image_size, cfg.channels, "--init model")
+        model, model_cfg = load_starting_model(cfg.init, labels, cfg.image_size, cfg.channels)
         return model.train(), model_cfg
     model_cfg = ModelConfig(cfg.model, len(labels), cfg.channels, cfg.image_size, cfg.width, cfg.dropout)
     return create_model(model_cfg), model_cfg
