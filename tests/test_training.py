@@ -43,9 +43,9 @@ def test_short_training_run_beats_chance(tmp_path, precision):
     assert best["epoch"] == summary["best_epoch"] and best["labels"] == ["happy", "surprise", "neutral"]
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_kill_9_then_resume_gives_the_unbroken_result(tmp_path, precision):
-    args = ["train", FER_TRAIN, "--val", FER_VAL, *TINY_TRAIN, "--epochs", "4", "--precision", precision]
+@pytest.mark.parametrize(("precision", "options"), [("fp32", []), ("bf16", []), ("fp32", ["--ema", "0.9"])])
+def test_kill_9_then_resume_gives_the_unbroken_result(tmp_path, precision, options):
+    args = ["train", FER_TRAIN, "--val", FER_VAL, *TINY_TRAIN, "--epochs", "4", "--precision", precision, *options]
     unbroken = tmp_path / "unbroken"
     assert run_cli(*args, "--out", unbroken).returncode == 0
 
@@ -216,6 +216,23 @@ def test_init_starts_from_the_given_model_and_its_architecture(tiny_run, tmp_pat
     other = ["--per-class", "50", "--init", tiny_run, "--image-size", "40", "--out", tmp_path / "wrong"]
     refused = run_cli("train", FER_TRAIN, "--val", FER_VAL, *other)
     assert refused.returncode == 2 and "--init model" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_ema_validates_and_keeps_the_average_of_the_weights(tiny_run, tmp_path):
+    options = ["--classes", "happy,surprise,neutral", "--per-class", "300", "--epochs", "2", "--precision", "fp32"]
+    options += ["--lr", "0.05", "--init", tiny_run]
+    # an average so slow that it barely leaves the starting model, while the weights being trained do
+    result = run_cli("train", FER_TRAIN, "--val", FER_VAL, *options, "--ema", "0.9999", "--out", tmp_path / "ema")
+    assert result.returncode == 0, result.stderr
+    faces = load_dataset(FER_VAL, per_class=100)
+    assert (predictions(tmp_path / "ema" / "best.pt", faces) == predictions(tiny_run, faces)).mean() > 0.97
+    last = torch.load(tmp_path / "ema" / "last.pt", weights_only=True)
+    faces_seen = sum(json.loads((tmp_path / "ema" / "data_report.json").read_text())["train_counts"].values())
+    assert last["ema_updates"] == 2 * (faces_seen // 128)  # one update a step
+    start = torch.load(tiny_run / "best.pt", weights_only=True)["model"]
+    moved = [name for name, w in last["training_model"].items() if w.is_floating_point()]
+    assert any(not torch.allclose(last["training_model"][n], start[n], atol=1e-3) for n in moved)
+    assert all(torch.allclose(last["model"][n], start[n], atol=1e-2) for n in moved if "running" not in n)
 
 
 def test_init_with_other_classes_keeps_the_outputs_of_the_classes_it_knows(tiny_run, tmp_path):

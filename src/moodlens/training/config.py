@@ -60,6 +60,12 @@ class TrainConfig:
     mixup: float = option(
         0.0, "mixup alpha: Beta(alpha, alpha) blends of pairs of faces; 0 turns mixup off", type=NON_NEGATIVE
     )
+    ema: float = option(
+        0.0,
+        "decay of an exponential moving average of the weights, updated every step (e.g. 0.998): validation and "
+        "the checkpoints' model are the average; 0 turns it off",
+        type=UNIT_OPEN,
+    )
     augment: float = option(1.0, "augmentation strength; 0 turns it off", type=NON_NEGATIVE)
     votes: bool = option(False, "train on FER+ vote distributions (soft targets)", action="store_true")
     votes_from: str | None = option(

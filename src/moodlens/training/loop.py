@@ -17,6 +17,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from moodlens.data.cleaning import quality_summary
@@ -120,6 +121,12 @@ class RunState:
     best_epoch: int = 0
     bad_epochs: int = 0
     stopped: bool = False
+    ema: AveragedModel | None = None  # with --ema: the average of the weights, what is validated and kept
+
+
+def scored_model(state: RunState) -> nn.Module:
+    """The model that is validated and checkpointed: the weights' moving average with --ema."""
+    return state.ema.module if state.ema is not None else unwrap(state.model)
 
 
 def train_one_epoch(
@@ -163,6 +170,8 @@ def train_one_epoch(
         )
         if state.schedule is not None and cfg.schedule != "plateau":
             state.schedule.step()
+        if state.ema is not None:
+            state.ema.update_parameters(unwrap(state.model))
         loss_sum += loss.item() * len(idx)
         correct += int((logits.argmax(1) == targets.argmax(1)).sum())
         seen += len(idx)
@@ -174,7 +183,7 @@ def train_one_epoch(
 def validate(state: RunState, td: TrainingData, precision: str, tta: str | None, rank: int, world: int) -> dict:
     """Metrics on the validation faces; under DDP each rank scores a shard and the counts are summed."""
     shard = np.arange(rank, len(td.val_y), world)
-    model = unwrap(state.model)
+    model = scored_model(state)
     probs = predict_probs(model, td.val.images[shard], precision=precision, tta=tta)
     y = td.val_y[shard]
     device = next(model.parameters()).device  # NCCL reduces tensors on the GPU
@@ -195,11 +204,10 @@ def validate(state: RunState, td: TrainingData, precision: str, tta: str | None,
 
 
 def checkpoint_payload(cfg: TrainConfig, model_cfg: ModelConfig, td: TrainingData, state: RunState) -> dict:
-    model = unwrap(state.model)
-    return {
+    payload = {
         "model_config": model_cfg.to_dict(),
         "labels": td.labels,
-        "model": model.state_dict(),
+        "model": scored_model(state).state_dict(),
         "optimizer": state.optimizer.state_dict(),
         "schedule": state.schedule.state_dict() if state.schedule is not None else None,
         "epoch": state.epoch,
@@ -209,12 +217,17 @@ def checkpoint_payload(cfg: TrainConfig, model_cfg: ModelConfig, td: TrainingDat
         "stopped": state.stopped,
         "train_config": asdict(cfg),
     }
+    if state.ema is not None:  # resuming needs the weights being trained and the average's age
+        payload.update(training_model=unwrap(state.model).state_dict(), ema_updates=int(state.ema.n_averaged))
+    return payload
 
 
 def load_state(path: Path, state: RunState) -> None:
     checkpoint = read_checkpoint(path)
-    model = unwrap(state.model)
-    model.load_state_dict(checkpoint["model"])
+    unwrap(state.model).load_state_dict(checkpoint.get("training_model", checkpoint["model"]))
+    if state.ema is not None:
+        state.ema.module.load_state_dict(checkpoint["model"])
+        state.ema.n_averaged.fill_(checkpoint["ema_updates"])
     state.optimizer.load_state_dict(checkpoint["optimizer"])
     if state.schedule is not None:
         state.schedule.load_state_dict(checkpoint["schedule"])
@@ -282,12 +295,13 @@ def run_training(cfg: TrainConfig, resume: bool, on_epoch: Callable[[int, dict],
     if cfg.teachers:
         td.train_targets = distilled_targets(cfg, td, out, resume, device, precision, rank)
     model = model.to(device, memory_format=torch.channels_last)
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = build_optimizer(cfg, model)
     per_rank = len(epoch_order(cfg, td.train_y, 0, rank, world))
     steps = max(1, per_rank // max(1, min(cfg.batch_size // world, per_rank)))
-    state = RunState(model, optimizer, build_schedule(cfg, optimizer, steps))
+    state = RunState(model, optimizer, build_schedule(cfg, optimizer, steps), ema=ema)
     if resume and (out / "last.pt").exists():
         load_state(out / "last.pt", state)
         if rank == 0:
