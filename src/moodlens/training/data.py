@@ -79,10 +79,14 @@ def add_photos(train: FaceData, photo_sets: list[str], image_size: int, channels
     return train
 
 
+def is_photo(train: FaceData, photo_keys: set[str]) -> np.ndarray:
+    """Per face of `train`: True for a face cut from a --photos set."""
+    return np.isin(train.keys, list(photo_keys))
+
+
 def repeat_photos(train: FaceData, photo_keys: set[str], repeat: int) -> FaceData:
     """Each photo face `repeat` times, so that a small photo set weighs more against many crops."""
-    photo_index = np.array([i for i, key in enumerate(train.keys) if key in photo_keys], dtype=np.int64)
-    extra = np.tile(photo_index, repeat - 1)
+    extra = np.tile(np.flatnonzero(is_photo(train, photo_keys)), repeat - 1)
     return train.select(np.concatenate([np.arange(len(train)), extra]))
 
 
@@ -150,6 +154,6 @@ def prepare_training_data(cfg: TrainConfig) -> TrainingData:
         train_y=train_y,
         val_y=class_index(held_out, labels),
         train_targets=soft_targets(train, labels, train_y, votes_weight),
-        from_photos=np.isin(train.keys, list(photo_keys)),
+        from_photos=is_photo(train, photo_keys),
         report=report,
     )
