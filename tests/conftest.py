@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import torch
 
+from moodlens.runtime.hardware import bf16_native
+
 SHARED = Path(os.environ.get("MOODLENS_SHARED", Path(__file__).resolve().parents[2] / "shared" / "data"))
 FER_TRAIN = SHARED / "fer2013" / "train"
 FER_VAL = SHARED / "fer2013" / "val"
@@ -21,6 +23,13 @@ FERPLUS_VALID = SHARED / "ferplus" / "FER2013Valid"
 MUXSPACE = SHARED / "muxspace"
 
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+
+# Training precisions a test runs in: bf16 only where the CPU computes it natively; emulated (AVX2 alone) it
+# trains about ten times slower than fp32 and took a clean CI run past 25 minutes.
+NATIVE_BF16 = pytest.mark.skipif(
+    not bf16_native(), reason="this CPU has no native bf16 (AMX or AVX-512 BF16); emulated, it trains 10x slower"
+)
+PRECISIONS = ["fp32", pytest.param("bf16", marks=NATIVE_BF16)]
 
 
 @pytest.fixture(autouse=True, scope="session")
