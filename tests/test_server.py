@@ -129,7 +129,7 @@ def test_413_comes_before_the_body_is_sent(server):
     host, port = server.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as conn:
         conn.sendall(
-            b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+            b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
             b"Content-Length: 104857600\r\n\r\n" + b"\0" * 1024
         )
         reply = conn.recv(4096).decode(errors="replace")

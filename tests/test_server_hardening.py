@@ -60,7 +60,7 @@ def test_a_client_waiting_for_100_continue_gets_413_without_sending(server):
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as conn:
         conn.sendall(
-            b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+            b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
             b"Content-Length: 104857600\r\nExpect: 100-continue\r\n\r\n"
         )
         assert conn.recv(4096).decode(errors="replace").startswith("HTTP/1.1 413")

@@ -181,16 +181,28 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from moodlens.server.security import is_loopback
+
     settings = {
         "MOODLENS_MODEL": args.model,
         "MOODLENS_THREADS": args.threads,
         "MOODLENS_MAX_UPLOAD_MB": args.max_upload_mb,
         "MOODLENS_MAX_PENDING": args.max_pending,
         "MOODLENS_MAX_LIVE": args.max_live,
+        "MOODLENS_HOST": args.host,
         **({"MOODLENS_DATABASE": args.db} if args.db else {}),
+        **({"MOODLENS_ALLOWED_HOSTS": args.allowed_hosts} if args.allowed_hosts else {}),
+        **({"MOODLENS_TOKEN": args.token} if args.token else {}),
     }
     os.environ.update({key: str(value) for key, value in settings.items()})  # read by every worker process
     print(f"moodlens: serving on http://{args.host}:{args.port}/ (API docs at /docs)")
+    if not is_loopback(args.host):
+        guard = "session writes need the token" if os.environ.get("MOODLENS_TOKEN") else "set --token to allow them"
+        print(
+            f"moodlens: warning: {args.host} is reachable from other machines; anyone who can reach it can analyse "
+            f"photos and read sessions ({guard}); see README, Serving on a network",
+            file=sys.stderr,
+        )
     with tempfile.TemporaryDirectory(prefix="moodlens-metrics-") as shared_metrics:
         if args.workers > 1:  # the processes write their counts here and every scrape adds them up
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared_metrics
@@ -368,6 +380,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("serve", help="the web page and REST API")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     p.add_argument("--port", type=number(int, 0, 65535), default=8000, help="TCP port to listen on")
+    p.add_argument(
+        "--allowed-hosts",
+        metavar="NAMES",
+        help="Host names answered, comma-separated, * for any (default: loopback and --host; any for 0.0.0.0)",
+    )
+    p.add_argument(
+        "--token", help="required to record, create or delete sessions (default: MOODLENS_TOKEN; needed off loopback)"
+    )
     p.add_argument("--workers", type=POSITIVE_INT, default=1, help="server processes (each loads its own models)")
     server = ServerSettings()
     p.add_argument("--threads", type=POSITIVE_INT, default=server.threads, help="analysis threads per process")

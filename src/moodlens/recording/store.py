@@ -8,9 +8,11 @@ them. Every step is its own transaction, so a killed recorder loses at most the 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +31,10 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    literal,
     select,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 SCHEMA_VERSION = 1
 # What each schema version adds, applied in order to a database of an older version; version 1 is the first.
@@ -52,6 +55,7 @@ sessions_table = Table(
     Column("created", Float, nullable=False),  # unix seconds, to the millisecond as step times are
     Column("labels", JSON, nullable=False),
     Column("settings", JSON, nullable=False),  # how it was recorded: source, rate, model, detector
+    sqlite_autoincrement=True,  # ids of deleted sessions are never given again (PostgreSQL's never are)
 )
 steps_table = Table(
     "moodlens_steps",
@@ -69,12 +73,32 @@ steps_table = Table(
 )
 
 
+# The one rule for session names, wherever a session is created: the CLI, the REST API, the live WebSocket.
+# Letters and digits of any script, space and . : @ _ -; no slash, control character or quote.
+SESSION_NAME = re.compile(r"^[\w .:@-]{1,200}$")
+SESSION_NAME_RULE = "1 to 200 letters, digits, spaces and . : @ _ -"
+
+
 class StoreError(ValueError):
     """The database cannot be used as asked; the message says why in one line."""
 
 
 class NoSuchSession(StoreError):
     pass
+
+
+class SessionConflict(StoreError):
+    """A session exists under that name with other labels."""
+
+
+class SessionGone(StoreError):
+    """The session was deleted while a recorder was writing into it."""
+
+
+def check_session_name(name: str) -> str:
+    if not SESSION_NAME.fullmatch(name) or name != name.strip():
+        raise StoreError(f"session name {name[:40]!r}: use {SESSION_NAME_RULE}, not starting or ending with a space")
+    return name
 
 
 def default_database() -> str:
@@ -119,6 +143,19 @@ class Store:
         self.url = self.engine.url.render_as_string(hide_password=True)  # for messages: never a password
         self.upgrade()
 
+    @contextmanager
+    def connection(self, doing: str, write: bool = False) -> Iterator[Connection]:
+        """A connection (in one transaction if `write`) whose database errors become one-line StoreErrors:
+        a file that is not a database, a full disk, a server that went away."""
+        try:
+            with self.engine.begin() if write else self.engine.connect() as db:
+                yield db
+        except StoreError:
+            raise
+        except SQLAlchemyError as e:
+            cause = first_line(getattr(e, "orig", None) or e)
+            raise StoreError(f"{self.url}: cannot {doing} ({cause})") from e
+
     def upgrade(self, attempts: int = 5) -> None:
         """Create the tables if missing, then bring an older schema up to SCHEMA_VERSION. Recorders starting
         together on a new database race to do it (the loser sees a table or row appear under it: an
@@ -129,13 +166,17 @@ class Store:
                 with self.engine.begin() as db:
                     self.upgrade_schema(db)
                 return
-            except (IntegrityError, ProgrammingError, OperationalError) as e:
-                if attempt == attempts - 1:
-                    raise StoreError(f"{self.url}: cannot open the database ({first_line(e.orig)})") from e
+            except SQLAlchemyError as e:  # a race lost is tried again; not a database, a read-only folder are not
+                racing = isinstance(e, IntegrityError | ProgrammingError | OperationalError)
+                if not racing or attempt == attempts - 1:
+                    cause = first_line(getattr(e, "orig", None) or e)
+                    raise StoreError(f"{self.url}: cannot open the database ({cause})") from e
                 time.sleep(0.2 * (attempt + 1))
 
     def upgrade_schema(self, db: Connection) -> None:
         row = db.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).first()
+        if row and not row.value.isdigit():
+            raise StoreError(f"{self.url}: schema_version {row.value!r} is not a moodlens schema version")
         version = int(row.value) if row else 0
         if version > SCHEMA_VERSION:
             raise StoreError(f"{self.url}: written by a newer moodlens (schema {version}); upgrade moodlens")
@@ -150,20 +191,22 @@ class Store:
 
     def open_session(self, name: str, labels: list[str], settings: dict) -> Session:
         """The session of this name, created now if there is none (two recorders may race to create it)."""
+        check_session_name(name)
         if session := self.find(name):
             if session.labels != labels:
-                raise StoreError(f"session {name!r} was recorded with labels {session.labels}, not {labels}")
+                raise SessionConflict(f"session {name!r} was recorded with labels {session.labels}, not {labels}")
             return session
         try:
-            with self.engine.begin() as db:
+            with self.connection("create a session", write=True) as db:
                 values = {"name": name, "created": round(time.time(), 3), "labels": labels, "settings": settings}
                 db.execute(sessions_table.insert().values(**values))
-        except IntegrityError:
-            pass  # another recorder created it a moment ago
+        except StoreError as e:
+            if not isinstance(e.__cause__, IntegrityError):
+                raise  # else another recorder created it a moment ago
         return self.get(name)
 
     def find(self, name: str) -> Session | None:
-        with self.engine.connect() as db:
+        with self.connection("read the sessions") as db:
             row = db.execute(select(sessions_table).where(sessions_table.c.name == name)).first()
         return Session(row.id, row.name, row.created, list(row.labels), dict(row.settings)) if row else None
 
@@ -186,19 +229,30 @@ class Store:
             .group_by(sessions_table.c.id, sessions_table.c.name, sessions_table.c.created)
             .order_by(sessions_table.c.created)
         )
-        with self.engine.connect() as db:
+        with self.connection("read the sessions") as db:
             return [dict(row._mapping) for row in db.execute(query)]
 
     def add_step(self, session: Session, recorder: str, step: Step) -> None:
-        with self.engine.begin() as db:
-            db.execute(steps_table.insert().values(session_id=session.id, recorder=recorder, **vars(step)))
+        """Write a step into `session` if it still exists: the same row (id and creation time), not a session
+        deleted since, nor a new one that an older database gave the same id. One statement, so no deletion
+        can come between the check and the write."""
+        values = {"session_id": session.id, "recorder": recorder, **vars(step)}
+        row = select(*(literal(value, steps_table.c[name].type) for name, value in values.items()))
+        alive = select(sessions_table.c.id).where(
+            sessions_table.c.id == session.id, sessions_table.c.created == session.created
+        )
+        with self.connection("record a step", write=True) as db:
+            insert = steps_table.insert().from_select(list(values), row.where(alive.exists()))
+            written = db.execute(insert.returning(steps_table.c.id)).first()
+        if written is None:
+            raise SessionGone(f"session {session.name!r} was deleted while recording; recording stopped")
 
     def last_time(self, session: Session, recorder: str) -> float | None:
         """When this recorder's last step in the session was taken, if it took any."""
         query = select(func.max(steps_table.c.time)).where(
             steps_table.c.session_id == session.id, steps_table.c.recorder == recorder
         )
-        with self.engine.connect() as db:
+        with self.connection("read the session") as db:
             return db.execute(query).scalar()
 
     def read_steps(self, session: Session, since: float | None = None) -> Iterator[tuple[str, Step]]:
@@ -206,13 +260,13 @@ class Store:
         query = select(steps_table).where(steps_table.c.session_id == session.id)
         if since is not None:
             query = query.where(steps_table.c.time >= since)
-        with self.engine.connect() as db:
+        with self.connection("read the session") as db:
             for row in db.execute(query.order_by(steps_table.c.time, steps_table.c.id)):
                 yield row.recorder, Step(row.time, row.faces, row.readable, row.facing, row.counts, row.score_sums)
 
     def delete(self, name: str) -> None:
         session = self.get(name)
-        with self.engine.begin() as db:
+        with self.connection("delete the session", write=True) as db:
             db.execute(steps_table.delete().where(steps_table.c.session_id == session.id))
             db.execute(sessions_table.delete().where(sessions_table.c.id == session.id))
 
@@ -240,4 +294,5 @@ def sqlite_pragmas(connection, _record) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")  # SQLite leaves them unchecked unless asked
     cursor.close()

@@ -38,9 +38,9 @@ class Bucket:
     def summary(self, start: float) -> dict:
         readable_total, all_faces = sum(self.readable.values()), sum(self.faces.values())
         people = sum(self.readable[r] / self.steps[r] for r in self.steps)  # readable faces per step
-        shares = {}
-        for label, count in self.counts.items():
-            share = count / readable_total if readable_total else 0.0
+        shares = {label: {"share": None, "low": None, "high": None} for label in self.counts}  # nothing read
+        for label, count in self.counts.items() if readable_total else ():
+            share = count / readable_total
             low, high = wilson_interval(round(share * people), round(people))
             shares[label] = {"share": round(share, 4), "low": round(low, 4), "high": round(high, 4)}
         return {
@@ -50,7 +50,7 @@ class Bucket:
             "readable": round(people, 2),
             "attention": round(self.facing / all_faces, 4) if all_faces else None,
             "shares": shares,
-            "mean_scores": {k: round(v / readable_total, 4) if readable_total else 0.0 for k, v in self.sums.items()},
+            "mean_scores": {k: round(v / readable_total, 4) if readable_total else None for k, v in self.sums.items()},
             "positive_share": round(sum(self.counts[p] for p in POSITIVE if p in self.counts) / readable_total, 4)
             if readable_total
             else None,

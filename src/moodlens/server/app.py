@@ -12,18 +12,22 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartParser
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from moodlens import __version__
+from moodlens.recording.store import StoreError
 from moodlens.server.engine import ApiError, Engine
 from moodlens.server.limits import BodySizeLimit
 from moodlens.server.metrics import MetricsMiddleware, ServerMetrics
 from moodlens.server.routes import STATIC, analysis_routes, live_routes, service_routes
+from moodlens.server.security import RequestGuard, allowed_hosts
 from moodlens.server.sessions import session_routes
 from moodlens.server.settings import ServerSettings
 
 
 def add_error_handlers(app: FastAPI) -> None:
-    """Every error is JSON `{"error", "detail"}`, FastAPI's own 404, 405 and 422 too."""
+    """Every error is JSON `{"error", "detail"}`, FastAPI's own 404, 405 and 422 too; a database that fails is
+    503, anything unexpected 500."""
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -33,6 +37,15 @@ def add_error_handlers(app: FastAPI) -> None:
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return JSONResponse({"error": "invalid_request", "detail": problems}, 422)
+
+    @app.exception_handler(StoreError)
+    async def database_error(request: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse({"error": "database_unavailable", "detail": str(exc)}, 503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        """Nothing of the internals in the answer; the traceback goes to the server's log (uvicorn's)."""
+        return JSONResponse({"error": "internal_error", "detail": "the server failed on this request"}, 500)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -56,5 +69,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings))  # DNS rebinding
+    app.add_middleware(RequestGuard, settings=settings)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: sees every answer
     return app

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Query, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, Response
 
-from moodlens.recording.store import StoreError
+from moodlens.recording.store import StoreError, check_session_name
 from moodlens.runtime.detection import THRESHOLD as DETECTION_THRESHOLD
 from moodlens.runtime.tracking import IouTracker
 from moodlens.runtime.weights import shipped_models
@@ -117,24 +117,34 @@ def live_routes(settings: ServerSettings) -> APIRouter:
 
     @router.websocket("/v1/live")
     async def live(
-        socket: WebSocket, model: str = settings.model, threshold: float = DETECTION_THRESHOLD, session: str = ""
+        socket: WebSocket,
+        model: str = settings.model,
+        threshold: float = DETECTION_THRESHOLD,
+        session: str = "",
+        recorder: str = "",
     ) -> None:
         """Webcam frames (JPEG bytes) in, one JSON result per frame out, with faces tracked across frames; with
-        `session`, the frames' aggregates are also recorded into that session (at most `record_fps` a second).
-        Frames go through the same admission as uploads: past capacity a frame is answered `busy` and dropped."""
+        `session`, the frames' aggregates are also recorded into that session (at most `record_fps` a second),
+        as `recorder`: a camera that reconnects under the same name is the same people, not more (default: the
+        client's address). Frames go through the same admission as uploads: past capacity a frame is answered
+        `busy` and dropped. A recording that fails is said once (`recording_stopped`); frames go on."""
         engine: Engine = socket.app.state.engine
         await socket.accept()
         if engine.live_connections >= settings.max_live:
             await socket.close(code=TRY_AGAIN_LATER, reason=f"at most {settings.max_live} live connections")
             return
+        if not MIN_THRESHOLD <= threshold <= 1:  # NaN too
+            await socket.close(code=1008, reason=f"threshold must be from {MIN_THRESHOLD} to 1")
+            return
         try:
-            recorder = live_recorder(socket, engine.analyzer(model).labels, session, model) if session else None
+            labels = engine.analyzer(model).labels
+            recording = live_recorder(socket, labels, session, recorder, model) if session else None
         except (ApiError, StoreError) as e:
             await socket.close(code=1008, reason=getattr(e, "detail", str(e))[:120])
             return
         engine.live_connections += 1
         try:
-            await answer_frames(socket, engine, model, max(threshold, MIN_THRESHOLD), recorder)
+            await answer_frames(socket, engine, model, threshold, recording)
         except WebSocketDisconnect:
             pass
         finally:
@@ -143,19 +153,22 @@ def live_routes(settings: ServerSettings) -> APIRouter:
     return router
 
 
-def live_recorder(socket: WebSocket, labels: list[str], name: str, model: str) -> LiveRecorder:
-    """A recorder of this connection's frames into session `name` (created if new), named after the client."""
+def live_recorder(socket: WebSocket, labels: list[str], name: str, recorder: str, model: str) -> LiveRecorder:
+    """A recorder of this connection's frames into session `name` (created if new), as `recorder` or else
+    the client's address."""
     settings: ServerSettings = socket.app.state.settings
+    check_session_name(name)
+    check_session_name(recorder or "live")  # a recorder's name follows the sessions' rule
     store = session_store(socket.app)
     session = store.open_session(name, labels, {"model": model, "source": "live", "fps": settings.record_fps})
-    client = f"{socket.client.host}:{socket.client.port}" if socket.client else "unknown"
-    return LiveRecorder(store, session, f"live:{client}", settings.record_fps)
+    client = socket.client.host if socket.client else "unknown"
+    return LiveRecorder(store, session, f"live:{recorder or client}", settings.record_fps)
 
 
 async def answer_frames(
     socket: WebSocket, engine: Engine, model: str, threshold: float, recorder: LiveRecorder | None
 ) -> None:
-    tracker = IouTracker()
+    tracker, told = IouTracker(), False
     while True:
         message = await socket.receive()
         if message["type"] == "websocket.disconnect":
@@ -175,3 +188,6 @@ async def answer_frames(
             continue
         body["timing_ms"]["total"] = (time.perf_counter() - start) * 1000
         await socket.send_json(body)
+        if recorder and recorder.failure and not told:
+            await socket.send_json({"error": "recording_stopped", "detail": recorder.failure})
+            told = True

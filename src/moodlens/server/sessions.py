@@ -9,26 +9,35 @@ from __future__ import annotations
 import threading
 import time
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from moodlens.recording.export import FORMATS, export_bytes
 from moodlens.recording.recorder import step_of
-from moodlens.recording.store import NoSuchSession, Session, Store, StoreError
+from moodlens.recording.store import (
+    SESSION_NAME_RULE,
+    NoSuchSession,
+    Session,
+    SessionConflict,
+    Store,
+    StoreError,
+    check_session_name,
+)
 from moodlens.recording.timeline import timeline
 from moodlens.runtime.results import ImageResult
 from moodlens.server.engine import ApiError
 from moodlens.server.settings import ServerSettings
 
 Bucket = Annotated[float, Query(gt=0, le=86_400, description="bucket length in seconds")]
-SessionName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\w .:@-]+$")]
+SessionName = Annotated[str, AfterValidator(check_session_name)]
 
 _open_lock = threading.Lock()
 
 
 class NewSession(BaseModel):
-    name: SessionName
+    name: SessionName = Field(description=f"the session's name: {SESSION_NAME_RULE}")
 
 
 def session_store(request_app) -> Store:
@@ -62,7 +71,7 @@ def session_routes(settings: ServerSettings) -> APIRouter:
         labels = request.app.state.engine.analyzer(settings.model).labels
         try:
             session = session_store(request.app).open_session(new.name, labels, {"model": settings.model})
-        except StoreError as e:
+        except SessionConflict as e:
             raise ApiError(409, "session_conflict", str(e)) from e
         return {"name": session.name, "created": session.created, "labels": session.labels}
 
@@ -77,7 +86,7 @@ def session_routes(settings: ServerSettings) -> APIRouter:
         store = session_store(request.app)
         session = find_session(store, name)
         content = export_bytes(timeline(session, store.read_steps(session), bucket), format)
-        disposition = f'attachment; filename="{session.name}.{format}"'
+        disposition = attachment(f"{session.name}.{format}")
         return Response(content, media_type=FORMATS[format], headers={"Content-Disposition": disposition})
 
     @router.delete("/{name}", status_code=204, summary="Delete a session and everything recorded into it")
@@ -92,15 +101,27 @@ def session_routes(settings: ServerSettings) -> APIRouter:
     return router
 
 
+def attachment(filename: str) -> str:
+    """A Content-Disposition for any name: an ASCII fallback, and the name itself as RFC 5987 UTF-8."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 class LiveRecorder:
-    """Records a live connection's frames into a session, at most `fps` a second, from the analysis worker."""
+    """Records a live connection's frames into a session, at most `fps` a second, from the analysis worker.
+    A write that fails (the session deleted, the disk full) stops the recording, not the analysis: `failure`
+    says why, for the connection to tell its client once."""
 
     def __init__(self, store: Store, session: Session, recorder: str, fps: float):
         self.store, self.session, self.recorder = store, session, recorder
         self.interval, self.next_time = 1 / fps, 0.0
+        self.failure: str | None = None
 
     def __call__(self, result: ImageResult) -> None:
         now = time.time()
-        if now >= self.next_time:
+        if self.failure is None and now >= self.next_time:
             self.next_time = now + self.interval
-            self.store.add_step(self.session, self.recorder, step_of(result, round(now, 3), self.session.labels))
+            try:
+                self.store.add_step(self.session, self.recorder, step_of(result, round(now, 3), self.session.labels))
+            except StoreError as e:
+                self.failure = str(e)

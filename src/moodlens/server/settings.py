@@ -21,6 +21,9 @@ class ServerSettings:
     max_live: int = 8  # open /v1/live connections; more are closed with code 1013
     database: str = ""  # where sessions are kept: a database URL, or "" for moodlens's default SQLite file
     record_fps: float = 2.0  # live frames recorded into a session per second, at most
+    host: str = "127.0.0.1"  # the address served: beyond loopback, session writes need `token`
+    allowed_hosts: str = ""  # Host names answered, comma-separated ("*": any); "" : loopback and `host`
+    token: str = ""  # required (Authorization: Bearer) to record, create or delete sessions, when set
 
     @classmethod
     def from_env(cls) -> ServerSettings:

@@ -271,8 +271,12 @@ function drawMoodChart() {
 }
 
 function onLiveResult(event) {
-  state.waiting = false;
   const body = JSON.parse(event.data);
+  if (body.error === "recording_stopped") {  // said once, after a frame's answer: analysis goes on
+    $("record-status").textContent = `Recording stopped: ${body.detail}`;
+    return;
+  }
+  state.waiting = false;
   if (body.error) {  // a frame the server refused (busy) or could not read: say so, then go on with the next
     $("live-fps").textContent = `frame skipped: ${body.detail || body.error}`;
     document.body.dataset.liveErrors = String(Number(document.body.dataset.liveErrors || 0) + 1);
@@ -317,6 +321,17 @@ function sendFrame() {
   canvas.toBlob((blob) => state.socket && state.socket.send(blob), "image/jpeg", 0.8);
 }
 
+function cameraName() {
+  // the same name for this browser's camera across reloads and reconnections: the session counts its
+  // people once, however often the socket is opened again
+  let name = localStorage.getItem("moodlens-camera");
+  if (!name) {
+    name = `browser-${Math.random().toString(36).slice(2, 10)}`;
+    localStorage.setItem("moodlens-camera", name);
+  }
+  return name;
+}
+
 async function startWebcam() {
   try {
     state.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
@@ -327,12 +342,16 @@ async function startWebcam() {
   $("video").srcObject = state.stream;
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const session = $("record-session").value.trim();
-  const url = new URL(`v1/live?${query(session ? { session } : {})}`, location.href);
+  const token = $("record-token").value;
+  const recording = session ? { session, recorder: cameraName(), ...(token ? { token } : {}) } : {};
+  $("record-status").textContent = session ? `Recording into ${session}` : "";
+  const url = new URL(`v1/live?${query(recording)}`, location.href);
   state.socket = new WebSocket(`${scheme}://${url.host}${url.pathname}${url.search}`);
   state.socket.onmessage = onLiveResult;
   state.socket.onopen = () => { state.waiting = false; sendFrame(); };
   state.socket.onclose = (event) => {
-    $("live-fps").textContent += event.code === 1013 ? " (the server is full: try again later)" : " (disconnected)";
+    const why = event.code === 1013 ? "the server is full: try again later" : event.reason || "disconnected";
+    $("live-fps").textContent += ` (${why})`;
   };
   $("webcam-start").disabled = true;
   $("webcam-stop").disabled = false;

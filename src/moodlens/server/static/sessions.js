@@ -51,9 +51,13 @@ function drawSession(line) {
     chart.strokeStyle = COLORS[label] || "#888";
     chart.lineWidth = 2;
     chart.beginPath();
-    rows.forEach((r, j) => {
-      const point = [x(r.t + line.bucket / 2), y(r.shares[label].share)];
-      if (j) chart.lineTo(...point); else chart.moveTo(...point);
+    let drawing = false;  // a bucket with no readable face has no share: the line breaks there
+    rows.forEach((r) => {
+      const share = r.shares[label].share;
+      if (share === null) { drawing = false; return; }
+      const point = [x(r.t + line.bucket / 2), y(share)];
+      if (drawing) chart.lineTo(...point); else chart.moveTo(...point);
+      drawing = true;
     });
     chart.stroke();
     chart.lineWidth = 1;

@@ -1,0 +1,102 @@
+"""What a hostile tester found in recording (issue 25), on a real SQLite file and a real PostgreSQL server:
+deleted sessions stay deleted, one rule for names, database failures in one line, no share where none was read."""
+
+import csv
+import io
+import sqlite3
+
+import pytest
+from sqlalchemy import select
+
+from moodlens import Analyzer
+from moodlens.recording.export import export_bytes
+from moodlens.recording.recorder import RecordOptions, record
+from moodlens.recording.store import SessionGone, Step, Store, StoreError, sessions_table, steps_table
+from moodlens.recording.timeline import timeline
+
+from conftest import SHARED, make_pan_video, run_cli, start_server
+
+
+@pytest.fixture(scope="module")
+def pan_video(tmp_path_factory):
+    return make_pan_video(tmp_path_factory.mktemp("video") / "pan.mp4", frames=40, fps=10.0)
+
+
+def test_a_session_deleted_while_recording_stays_deleted(database, pan_video):
+    store = Store(database)
+    steps_seen = []
+
+    def delete_after_two_steps() -> bool:
+        steps_seen.append(1)
+        if len(steps_seen) == 2:
+            Store(database).delete("delme")  # as `moodlens sessions delete` from another process
+        return False
+
+    analyzer = Analyzer(threads=1)
+    deleted_id = store.open_session("delme", analyzer.labels, {}).id
+    with pytest.raises(SessionGone, match="'delme' was deleted while recording"):
+        record(store, "delme", analyzer, str(pan_video), RecordOptions(), {}, stop=delete_after_two_steps)
+    assert len(steps_seen) == 2  # the recorder stopped at its next step
+
+    fresh = store.open_session("brand-new", analyzer.labels, {})
+    assert fresh.id != deleted_id and list(store.read_steps(fresh)) == []
+    with store.engine.connect() as db:
+        alive = select(sessions_table.c.id)
+        assert db.execute(select(steps_table.c.id).where(steps_table.c.session_id.not_in(alive))).all() == []
+    # a recorder holding a session whose row is not the one it opened (deleted, its id given again) writes nothing
+    stale = type(fresh)(fresh.id, fresh.name, fresh.created - 1, fresh.labels, fresh.settings)
+    with pytest.raises(SessionGone):
+        store.add_step(stale, "camera", Step(fresh.created, 0, 0, 0, {}, {}))
+
+
+@pytest.mark.parametrize("name", ["", " padded", "team/standup", "a\x00b", "crlf\r\nX-Evil: 1", "x" * 201, 'say "hi"'])
+def test_one_rule_for_session_names_before_anything_is_created(database, name, pan_video):
+    with pytest.raises(StoreError, match="session name"):
+        Store(database).open_session(name, ["happy"], {})
+    if "\x00" not in name:  # a NUL cannot be passed on a command line at all
+        result = run_cli("record", pan_video, "--session", name, "--db", database)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "session name" in result.stderr and "Traceback" not in result.stderr
+    assert Store(database).summaries() == []
+    Store(database).open_session("日本 会議", ["happy"], {})  # any script's letters are names
+
+
+def test_a_bucket_with_no_readable_face_has_no_share(database):
+    store = Store(database)
+    session = store.open_session("dim", ["happy", "sad"], {})
+    store.add_step(session, "camera", Step(session.created + 0.5, 2, 0, 1, {}, {}))
+    store.add_step(session, "camera", Step(session.created + 3.5, 1, 1, 1, {"happy": 1}, {"happy": 0.9, "sad": 0.1}))
+    line = timeline(session, store.read_steps(session), 2.0)
+    unread, read = line["buckets"]
+    assert unread["shares"]["happy"] == {"share": None, "low": None, "high": None} and unread["readable"] == 0
+    assert unread["mean_scores"] == {"happy": None, "sad": None} and unread["positive_share"] is None
+    assert read["shares"]["happy"]["share"] == 1.0
+    rows = list(csv.DictReader(io.StringIO(export_bytes(line, "csv").decode())))
+    assert (rows[0]["happy"], rows[0]["happy_low"], rows[0]["happy_high"]) == ("", "", "")
+
+
+def test_a_file_that_is_no_database_is_one_line_from_the_cli_and_503_from_the_server(tmp_path):
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"these are not the rows you are looking for\n" * 200)
+    for args in (["sessions", "list"], ["record", SHARED / "faces" / "deepface" / "couple.jpg", "--session", "x"]):
+        result = run_cli(*args, "--db", f"sqlite:///{junk}")
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "file is not a database" in result.stderr
+    process, url = start_server("--threads", "1", "--db", f"sqlite:///{junk}")
+    try:
+        import httpx
+
+        for answer in (httpx.get(f"{url}/v1/sessions"), httpx.post(f"{url}/v1/sessions", json={"name": "x"})):
+            assert answer.status_code == 503 and answer.json()["error"] == "no_database", answer.text
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_a_schema_version_that_is_not_a_number_is_one_line(tmp_path):
+    database = f"sqlite:///{tmp_path / 'odd.sqlite'}"
+    Store(database)
+    with sqlite3.connect(tmp_path / "odd.sqlite") as db:
+        db.execute("UPDATE moodlens_meta SET value = 'abc' WHERE key = 'schema_version'")
+    result = run_cli("sessions", "list", "--db", database)
+    assert result.returncode == 2 and "schema_version 'abc'" in result.stderr and "int()" not in result.stderr
