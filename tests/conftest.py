@@ -1,4 +1,5 @@
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -77,6 +78,11 @@ def tiny_run(tmp_path_factory) -> Path:
     result = run_cli("train", FER_TRAIN, "--val", FER_VAL, *options, "--out", out)
     assert result.returncode == 0, result.stderr
     return out
+
+
+def with_file_size_limit(limit: int):
+    """A disk that fills up after `limit` bytes per file: writes past it fail with EFBIG, as on a full disk."""
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
 def free_port() -> int:

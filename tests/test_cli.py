@@ -2,7 +2,6 @@ import argparse
 import csv
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import torch
 
 from moodlens.cli import build_parser
 
-from conftest import FER_TRAIN, FER_VAL, FERPLUS_VALID, SHARED, run_cli
+from conftest import FER_TRAIN, FER_VAL, FERPLUS_VALID, SHARED, run_cli, with_file_size_limit
 
 COUPLE = SHARED / "faces" / "deepface" / "couple.jpg"
 SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
@@ -143,11 +142,6 @@ def test_a_training_set_emptied_by_cleaning_is_explained_and_leaves_nothing(tmp_
     result = run_cli("train", FERPLUS_VALID, "--val", FER_VAL, "--epochs", "1", "--out", tmp_path / "r")
     assert_one_line_error(result, "cleaning removed all", "--no-clean")
     assert not (tmp_path / "r").exists()
-
-
-def with_file_size_limit(limit: int):
-    """A disk that fills up after `limit` bytes per file: writes past it fail with EFBIG, as on a full disk."""
-    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
 def test_a_full_disk_stops_analyze_in_one_line_and_keeps_the_json_valid(tmp_path):

@@ -4,6 +4,8 @@ deleted sessions stay deleted, one rule for names, database failures in one line
 import csv
 import io
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 from sqlalchemy import select
@@ -14,7 +16,7 @@ from moodlens.recording.recorder import RecordOptions, record
 from moodlens.recording.store import SessionGone, Step, Store, StoreError, sessions_table, steps_table
 from moodlens.recording.timeline import timeline
 
-from conftest import SHARED, make_pan_video, run_cli, start_server
+from conftest import SHARED, make_pan_video, run_cli, start_server, with_file_size_limit
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +102,17 @@ def test_a_schema_version_that_is_not_a_number_is_one_line(tmp_path):
         db.execute("UPDATE moodlens_meta SET value = 'abc' WHERE key = 'schema_version'")
     result = run_cli("sessions", "list", "--db", database)
     assert result.returncode == 2 and "schema_version 'abc'" in result.stderr and "int()" not in result.stderr
+
+
+def test_a_full_disk_stops_record_in_one_line_and_keeps_its_steps(tmp_path, pan_video):
+    database = f"sqlite:///{tmp_path / 'full.sqlite'}"
+    Store(database)
+    command = [sys.executable, "-m", "moodlens", "record", pan_video, "--session", "full", "--fps", "10"]
+    # the database's write-ahead log may grow to 150 kB: the disk fills part way through the 40 steps
+    result = subprocess.run(
+        [*map(str, command), "--db", database], capture_output=True, text=True, preexec_fn=with_file_size_limit(150_000)
+    )
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "cannot record a step" in result.stderr
+    store = Store(database)
+    assert 0 < len(list(store.read_steps(store.get("full")))) < 40
