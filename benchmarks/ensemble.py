@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from moodlens.data.faces import load_dataset
-from moodlens.evaluation.metrics import classification_metrics, confusion_matrix
+from moodlens.runtime.metrics import classification_metrics, confusion_matrix
 from moodlens.training.checkpoints import load_matching_model, load_model
 from moodlens.training.data import class_index
 from moodlens.training.inference import predict_probs

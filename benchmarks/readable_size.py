@@ -22,10 +22,10 @@ import numpy as np
 
 from moodlens.data.faces import FaceData, load_dataset
 from moodlens.data.photo_faces import largest_face_crops
-from moodlens.evaluation.metrics import classification_metrics, confusion_matrix
 from moodlens.runtime.classifier import OnnxClassifier
 from moodlens.runtime.crops import MARGIN
 from moodlens.runtime.detection import load_detector
+from moodlens.runtime.metrics import classification_metrics, confusion_matrix
 from moodlens.runtime.weights import resolve_onnx
 from moodlens.training.data import class_index
 

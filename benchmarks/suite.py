@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from moodlens.evaluation.evaluate import evaluate
-from moodlens.evaluation.metrics import classification_metrics
+from moodlens.runtime.metrics import classification_metrics
 from moodlens.runtime.weights import resolve_checkpoint
 from moodlens.training.checkpoints import read_checkpoint
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from moodlens.evaluation.metrics import classification_metrics, confusion_matrix
+from moodlens.runtime.metrics import classification_metrics, confusion_matrix
 
 
 def test_metrics_match_a_hand_computed_confusion_matrix():

@@ -13,9 +13,9 @@ from moodlens.data.faces import load_dataset
 from moodlens.data.photo_faces import largest_face_crops
 from moodlens.data.readers import DatasetError
 from moodlens.evaluation import report
-from moodlens.evaluation.metrics import classification_metrics, confusion_matrix
 from moodlens.runtime.classifier import OnnxClassifier
 from moodlens.runtime.detection import load_detector
+from moodlens.runtime.metrics import classification_metrics, confusion_matrix
 from moodlens.runtime.weights import is_onnx
 from moodlens.training.checkpoints import load_model
 from moodlens.training.data import class_index

@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 from moodlens.data.cleaning import quality_summary
 from moodlens.data.sampling import WEIGHT_POWERS, class_weights, oversampled_order
-from moodlens.evaluation.metrics import classification_metrics, confusion_matrix
 from moodlens.runtime.files import output_error, write_atomic
+from moodlens.runtime.metrics import classification_metrics, confusion_matrix
 from moodlens.training.checkpoints import load_starting_model, read_checkpoint, save_atomic
 from moodlens.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
 from moodlens.training.data import TrainingData, prepare_training_data
