@@ -57,6 +57,8 @@ DETECTORS: dict[str, Callable[..., FaceDetector]] = {}
 
 
 def register_detector(fn: Callable[..., FaceDetector]) -> Callable[..., FaceDetector]:
+    if fn.__name__ in DETECTORS:
+        raise ValueError(f"detector {fn.__name__!r} is registered twice")
     DETECTORS[fn.__name__] = fn
     return fn
 

@@ -27,6 +27,9 @@ MODELS: dict[str, tuple[Callable[[ModelConfig], nn.Module], int, str]] = {}
 
 
 def register_model(name: str, default_width: int, summary: str):
+    if name in MODELS:
+        raise ValueError(f"model {name!r} is registered twice")
+
     def wrap(builder: Callable[[ModelConfig], nn.Module]):
         MODELS[name] = (builder, default_width, summary)
         return builder
