@@ -7,6 +7,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -22,6 +23,8 @@ FER_TRAIN = SHARED / "fer2013" / "train"
 FER_VAL = SHARED / "fer2013" / "val"
 FERPLUS_VALID = SHARED / "ferplus" / "FER2013Valid"
 MUXSPACE = SHARED / "muxspace"
+SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"  # 7 faces: six people and one cut by the edge
+COUPLE = SHARED / "faces" / "deepface" / "couple.jpg"
 
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
 
@@ -89,6 +92,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def analyzer():
+    """The shipped default model and detector, on one thread."""
+    from moodlens import Analyzer
+
+    return Analyzer(threads=1)
+
+
+@contextmanager
+def running_server(*options: str):
+    """(process, url) of `moodlens serve OPTIONS` on a free localhost port, stopped afterwards."""
+    process, url = start_server(*options)
+    try:
+        yield process, url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
 
 
 def start_server(*options: str):

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from moodlens import Analyzer
 from moodlens.analysis.summaries import smoothed
 from moodlens.evaluation.boxes import BoxScore, read_imglab
 from moodlens.runtime.detection import load_detector
@@ -20,16 +19,10 @@ from moodlens.runtime.imaging import ImageError, read_image
 from moodlens.runtime.results import to_dataframe
 from moodlens.runtime.tracking import IouTracker
 
-from conftest import MUXSPACE, SHARED, make_pan_video, run_cli
+from conftest import MUXSPACE, SELFIE, SHARED, make_pan_video, run_cli
 
 FACES = SHARED / "faces"
 CROWDS = SHARED / "crowds" / "wider416" / "images"
-SELFIE = FACES / "deepface" / "selfie-many-people.jpg"
-
-
-@pytest.fixture(scope="module")
-def analyzer():
-    return Analyzer(threads=1)
 
 
 def test_centerface_finds_the_hand_boxed_faces():

@@ -4,19 +4,12 @@ import cv2
 import numpy as np
 import pytest
 
-from moodlens import Analyzer
 from moodlens.runtime.annotate import Style, annotate, layout, overlaps
 from moodlens.runtime.imaging import read_image
 
-from conftest import SHARED
+from conftest import SELFIE, SHARED
 
 CROWD = SHARED / "faces" / "dlib" / "bald_guys.jpg"
-SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
-
-
-@pytest.fixture(scope="module")
-def analyzer():
-    return Analyzer(threads=1)
 
 
 @pytest.mark.parametrize("photo, zoom", [(CROWD, 1), (SELFIE, 1), (SELFIE, 7)])

@@ -11,10 +11,7 @@ import torch
 
 from moodlens.cli import build_parser
 
-from conftest import FER_TRAIN, FER_VAL, FERPLUS_VALID, SHARED, run_cli, with_file_size_limit
-
-COUPLE = SHARED / "faces" / "deepface" / "couple.jpg"
-SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
+from conftest import COUPLE, FER_TRAIN, FER_VAL, FERPLUS_VALID, SELFIE, run_cli, with_file_size_limit
 
 
 def assert_one_line_error(result, *fragments):

@@ -10,16 +10,10 @@ import pytest
 from moodlens import Analyzer
 from moodlens.runtime.results import READABLE_WIDTH, Z95, CrowdTally, summary_lines, wilson_interval
 
-from conftest import SHARED, run_cli
+from conftest import SELFIE, SHARED, run_cli
 
 PARADE = SHARED / "crowds" / "wider416" / "images" / "0_Parade_marchingband_1_172.jpg"
-SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
 BALD_GUYS = SHARED / "faces" / "dlib" / "bald_guys.jpg"
-
-
-@pytest.fixture(scope="module")
-def analyzer():
-    return Analyzer(threads=1)
 
 
 @pytest.mark.parametrize("count, n", [(62, 100), (3, 7), (412, 500), (1, 1000)])

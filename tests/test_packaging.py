@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED
+from conftest import COUPLE, SHARED
 
 ROOT = Path(__file__).resolve().parents[1]
-COUPLE = SHARED / "faces" / "deepface" / "couple.jpg"
 OPTIONAL = ("torch", "optuna", "onnx", "fastapi", "uvicorn", "av", "ray", "pandas", "sqlalchemy", "pyarrow", "psycopg")
 
 

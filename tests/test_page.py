@@ -9,9 +9,8 @@ from playwright.sync_api import sync_playwright
 
 from moodlens.runtime.imaging import read_image
 
-from conftest import MUXSPACE, SHARED, make_pan_video, run_cli, start_server
+from conftest import MUXSPACE, SELFIE, SHARED, make_pan_video, run_cli, running_server
 
-SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
 CROWD = SHARED / "faces" / "dlib" / "bald_guys.jpg"
 PARADE = SHARED / "crowds" / "wider416" / "images" / "0_Parade_marchingband_1_172.jpg"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -42,10 +41,8 @@ def webcam_video(path) -> None:
 
 @pytest.fixture(scope="module")
 def server():
-    process, url = start_server("--threads", "2")
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
+    with running_server("--threads", "2") as (_, url):
+        yield url
 
 
 @pytest.fixture(scope="module")

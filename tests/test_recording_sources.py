@@ -16,9 +16,8 @@ from playwright.sync_api import sync_playwright
 
 from moodlens.recording.store import Store
 
-from conftest import SHARED, free_port, run_cli
+from conftest import SELFIE, free_port, run_cli
 
-SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 

@@ -14,19 +14,16 @@ from PIL import Image
 from moodlens.runtime.imaging import ImageError, read_image
 from moodlens.server.settings import ServerSettings
 
-from conftest import MUXSPACE, SHARED, start_server
+from conftest import MUXSPACE, SELFIE, SHARED, running_server
 
-SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
 CROWD = SHARED / "faces" / "dlib" / "bald_guys.jpg"
 
 
 @pytest.fixture(scope="module")
 def server():
     """The real server on a free localhost port, with a 1 MB body limit and room for 2 requests."""
-    process, url = start_server("--max-upload-mb", "1", "--max-pending", "2", "--threads", "1")
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
+    with running_server("--max-upload-mb", "1", "--max-pending", "2", "--threads", "1") as (_, url):
+        yield url
 
 
 def upload(url, path, **params):

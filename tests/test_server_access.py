@@ -12,19 +12,15 @@ from websockets.sync.client import connect
 
 from moodlens.recording.store import Store
 
-from conftest import SHARED, start_server
-
-SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
+from conftest import SELFIE, running_server
 
 
 @pytest.fixture()
 def served(tmp_path, request):
     """A server with its own SQLite database; `request.param` are extra `serve` options."""
     database = f"sqlite:///{tmp_path / 'sessions.sqlite'}"
-    process, url = start_server("--threads", "1", "--db", database, *getattr(request, "param", ()))
-    yield url, database
-    process.terminate()
-    process.wait(timeout=20)
+    with running_server("--threads", "1", "--db", database, *getattr(request, "param", ())) as (_, url):
+        yield url, database
 
 
 def ws(url: str) -> str:

@@ -15,19 +15,14 @@ from PIL import Image
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from conftest import SHARED, server_log, start_server
-
-SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
-COUPLE = SHARED / "faces" / "deepface" / "couple.jpg"
+from conftest import COUPLE, SELFIE, running_server, server_log
 
 
 @pytest.fixture(scope="module")
 def server():
     """Default limits (20 MB bodies, 64 megapixels), one analysis thread, room for 1 request, 2 live sockets."""
-    process, url = start_server("--threads", "1", "--max-pending", "1", "--max-live", "2")
-    yield process, url
-    process.terminate()
-    process.wait(timeout=20)
+    with running_server("--threads", "1", "--max-pending", "1", "--max-live", "2") as (process, url):
+        yield process, url
 
 
 def png(width: int, height: int) -> bytes:
@@ -180,8 +175,7 @@ def peak_rss_mb(pid: int) -> float:
 
 def test_large_images_keep_memory_bounded_by_the_workers():
     """32 clients each post a small PNG that decodes to 39.9 megapixels, just under the limit."""
-    process, url = start_server("--threads", "2")
-    try:
+    with running_server("--threads", "2") as (process, url):
         data = png(6316, 6316)
 
         async def clients():
@@ -195,19 +189,12 @@ def test_large_images_keep_memory_bounded_by_the_workers():
         assert {r.status_code for r in responses} <= {200, 503}
         assert any(r.status_code == 200 and r.json()["width"] == 6316 for r in responses)
         assert peak_rss_mb(process.pid) < 1024
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def test_metrics_add_up_across_worker_processes():
-    process, url = start_server("--workers", "2")
-    try:
+    with running_server("--workers", "2") as (_, url):
         before = metric(url, "moodlens_requests_total", route="/v1/models", status="200")
         for _ in range(20):
             assert httpx.get(f"{url}/v1/models", headers={"connection": "close"}).status_code == 200
         for _ in range(4):  # whichever process answers the scrape, it shows both processes' counts
             assert metric(url, "moodlens_requests_total", route="/v1/models", status="200") == before + 20
-    finally:
-        process.terminate()
-        process.wait(timeout=20)

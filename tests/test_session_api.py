@@ -10,18 +10,14 @@ import pyarrow.parquet as pq
 import pytest
 from websockets.sync.client import connect
 
-from conftest import SHARED, make_pan_video, run_cli, start_server
-
-SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
+from conftest import SELFIE, make_pan_video, run_cli, running_server
 
 
 @pytest.fixture()
 def served(database):
     """A real server recording into `database`."""
-    process, url = start_server("--threads", "1", "--db", database)
-    yield url, database
-    process.terminate()
-    process.wait(timeout=20)
+    with running_server("--threads", "1", "--db", database) as (_, url):
+        yield url, database
 
 
 def test_record_live_frames_into_a_session_then_read_export_and_delete_it(served, tmp_path):

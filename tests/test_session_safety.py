@@ -16,7 +16,7 @@ from moodlens.recording.recorder import RecordOptions, record
 from moodlens.recording.store import SessionGone, Step, Store, StoreError, sessions_table, steps_table
 from moodlens.recording.timeline import timeline
 
-from conftest import SHARED, make_pan_video, run_cli, start_server, with_file_size_limit
+from conftest import SHARED, make_pan_video, run_cli, running_server, with_file_size_limit
 
 
 @pytest.fixture(scope="module")
@@ -84,15 +84,11 @@ def test_a_file_that_is_no_database_is_one_line_from_the_cli_and_503_from_the_se
         result = run_cli(*args, "--db", f"sqlite:///{junk}")
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "file is not a database" in result.stderr
-    process, url = start_server("--threads", "1", "--db", f"sqlite:///{junk}")
-    try:
+    with running_server("--threads", "1", "--db", f"sqlite:///{junk}") as (_, url):
         import httpx
 
         for answer in (httpx.get(f"{url}/v1/sessions"), httpx.post(f"{url}/v1/sessions", json={"name": "x"})):
             assert answer.status_code == 503 and answer.json()["error"] == "no_database", answer.text
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def test_a_schema_version_that_is_not_a_number_is_one_line(tmp_path):

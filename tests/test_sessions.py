@@ -13,21 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import inspect
 
-from moodlens import Analyzer
 from moodlens.recording.export import export_bytes
 from moodlens.recording.recorder import step_of
 from moodlens.recording.store import SCHEMA_VERSION, Store, StoreError, meta_table
 from moodlens.recording.timeline import export_columns, timeline
 
-from conftest import SHARED, free_port, make_pan_video, run_cli
-
-COUPLE = SHARED / "faces" / "deepface" / "couple.jpg"
-SELFIE = SHARED / "faces" / "deepface" / "selfie-many-people.jpg"
-
-
-@pytest.fixture(scope="module")
-def analyzer():
-    return Analyzer(threads=1)
+from conftest import COUPLE, SELFIE, free_port, make_pan_video, run_cli
 
 
 @pytest.fixture(scope="module")
