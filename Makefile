@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SHARED ?= ../shared/data
 
-.PHONY: demo test lint clean peers crowd-peers system-packages
+.PHONY: demo test test-quick lint clean peers crowd-peers system-packages
 
 # Everything (every extra and the test tools), torch and ray at the versions of constraints.txt.
 $(STAMP): pyproject.toml constraints.txt
@@ -36,7 +36,11 @@ system-packages:
 		|| (apt-get update -qq && apt-get install -y -qq chromium postgresql xvfb)
 
 test: lint system-packages
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
+
+# The development loop: no training, no browser, no database server (pyproject.toml's markers); under 2 minutes.
+test-quick: lint system-packages
+	$(BIN)/pytest -m "not slow and not browser and not postgres" -q --durations=10
 
 # The peer packages compared in benchmarks/analyze_speed.py, in a venv of their own.
 peers:

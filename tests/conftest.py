@@ -36,6 +36,13 @@ NATIVE_BF16 = pytest.mark.skipif(
 PRECISIONS = ["fp32", pytest.param("bf16", marks=NATIVE_BF16)]
 
 
+def pytest_collection_modifyitems(items):
+    """Tests that train through `tiny_run` are slow; the tests' own marks say the rest."""
+    for item in items:
+        if "tiny_run" in item.fixturenames:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def isolated_cache(tmp_path_factory):
     """Every test session decodes into its own cache, so no test leans on an earlier run,"""
@@ -187,7 +194,7 @@ def postgres_server():
     shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database(request, tmp_path) -> str:
     """A fresh, empty database: an SQLite file, or a new database on the test PostgreSQL server."""
     if request.param == "sqlite":

@@ -184,6 +184,7 @@ def test_video_records_tracks_timeline_and_people(tmp_path):
     assert int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") in (b"h264", b"avc1")  # H.264: browsers play it
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_valid_json(tmp_path):
     video = make_pan_video(tmp_path / "long.mp4", frames=1200)
     out = tmp_path / "partial.json"
@@ -203,6 +204,7 @@ def test_ctrl_c_leaves_valid_json(tmp_path):
     assert 5 <= len(records) < 1200
 
 
+@pytest.mark.slow
 def test_eval_on_uncropped_photos_detects_the_largest_face(tmp_path):
     result = run_cli("eval", MUXSPACE, "--model", "ferplus", "--detect", "--per-class", "6", "--out", tmp_path / "e")
     assert result.returncode == 0, result.stderr
@@ -213,6 +215,7 @@ def test_eval_on_uncropped_photos_detects_the_largest_face(tmp_path):
     assert metrics["accuracy"] > 1 / 8 + 0.1
 
 
+@pytest.mark.slow
 def test_ray_run_writes_the_same_records_as_a_local_run(tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -101,6 +101,7 @@ def test_out_of_range_options_are_refused_in_one_line(tmp_path, command):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_files_that_are_not_models_are_refused_in_one_line(tmp_path):
     (tmp_path / "photo.onnx").write_bytes(COUPLE.read_bytes())
     (tmp_path / "broken.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
@@ -114,6 +115,7 @@ def test_files_that_are_not_models_are_refused_in_one_line(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_an_unwritable_output_is_one_line_and_leaves_no_run_directory(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
@@ -126,6 +128,7 @@ def test_an_unwritable_output_is_one_line_and_leaves_no_run_directory(tmp_path):
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU to train on")
 def test_training_on_cuda_without_a_gpu_is_refused_in_one_line_and_leaves_nothing(tmp_path):
     options = ["--classes", "happy,sad", "--per-class", "20", "--epochs", "1", "--device", "cuda"]
@@ -134,6 +137,7 @@ def test_training_on_cuda_without_a_gpu_is_refused_in_one_line_and_leaves_nothin
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_training_set_emptied_by_cleaning_is_explained_and_leaves_nothing(tmp_path):
     """Every FER+ validation face is a re-encoded FER-2013 PublicTest face: all are removed as leaks."""
     result = run_cli("train", FERPLUS_VALID, "--val", FER_VAL, "--epochs", "1", "--out", tmp_path / "r")
@@ -163,6 +167,7 @@ def test_a_full_disk_stops_analyze_in_one_line_and_keeps_the_json_valid(tmp_path
     assert sorted(os.listdir(out)) == ["drawn", "f.csv", "f.json", "g.json"] and os.listdir(drawn) == []
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_training_in_one_line_without_temporary_files(tmp_path):
     options = ["--classes", "happy,sad", "--per-class", "20", "--epochs", "1", "--model", "baseline", "--width", "8"]
     run = tmp_path / "run"
@@ -174,6 +179,7 @@ def test_a_full_disk_stops_training_in_one_line_without_temporary_files(tmp_path
     assert os.listdir(tmp_path) == []  # no checkpoint was written: no run directory, no .tmp file
 
 
+@pytest.mark.slow
 def test_eval_without_model_scores_the_shipped_default(tmp_path):
     result = run_cli("eval", FER_VAL, "--per-class", "5", "--out", tmp_path / "e")
     assert result.returncode == 0, result.stderr

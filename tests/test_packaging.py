@@ -13,6 +13,8 @@ import pytest
 
 from conftest import COUPLE, SHARED
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONAL = ("torch", "optuna", "onnx", "fastapi", "uvicorn", "av", "ray", "pandas", "sqlalchemy", "pyarrow", "psycopg")
 

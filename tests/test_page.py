@@ -11,6 +11,8 @@ from moodlens.runtime.imaging import read_image
 
 from conftest import MUXSPACE, SELFIE, SHARED, make_pan_video, run_cli, running_server
 
+pytestmark = pytest.mark.browser
+
 CROWD = SHARED / "faces" / "dlib" / "bald_guys.jpg"
 PARADE = SHARED / "crowds" / "wider416" / "images" / "0_Parade_marchingband_1_172.jpg"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

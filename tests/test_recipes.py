@@ -1,6 +1,8 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 from moodlens.data.cleaning import sharpness
 from moodlens.data.faces import load_dataset
 
@@ -8,6 +10,8 @@ from conftest import FER_TRAIN, SHARED
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes"))
 import fer2013_sharp
+
+pytestmark = pytest.mark.slow
 
 
 def test_blurred_fer2013_faces_find_their_sharp_ferplus_twins():

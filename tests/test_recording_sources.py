@@ -63,6 +63,7 @@ def step_times(database: str, name: str) -> list[float]:
     return [step.time for _, step in store.read_steps(session)] if session else []
 
 
+@pytest.mark.slow
 def test_a_stream_that_drops_and_comes_back_is_recorded_on_both_sides_of_the_gap(tmp_path):
     port, database = free_port(), f"sqlite:///{tmp_path / 'sessions.sqlite'}"
     stream = MjpegStream(port, SELFIE)
@@ -130,6 +131,7 @@ def record_screen(display: str, source: str, session: str, seconds: str, databas
     )
 
 
+@pytest.mark.slow
 def test_the_screen_is_recorded_under_xvfb(display, tmp_path):
     database = f"sqlite:///{tmp_path / 'sessions.sqlite'}"
     result = record_screen(display, "screen", "call", "3", database)

@@ -173,6 +173,7 @@ def peak_rss_mb(pid: int) -> float:
     return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
 
 
+@pytest.mark.slow
 def test_large_images_keep_memory_bounded_by_the_workers():
     """32 clients each post a small PNG that decodes to 39.9 megapixels, just under the limit."""
     with running_server("--threads", "2") as (process, url):
@@ -191,6 +192,7 @@ def test_large_images_keep_memory_bounded_by_the_workers():
         assert peak_rss_mb(process.pid) < 1024
 
 
+@pytest.mark.slow
 def test_metrics_add_up_across_worker_processes():
     with running_server("--workers", "2") as (_, url):
         before = metric(url, "moodlens_requests_total", route="/v1/models", status="200")

@@ -109,6 +109,7 @@ def test_recording_a_video_then_again_continues_without_duplicates(database, pan
     assert gone.returncode == 2 and gone.stderr.strip() == "moodlens: error: no session 'talk'"
 
 
+@pytest.mark.postgres
 def test_two_recorders_write_into_one_postgresql_session(postgres_server, pan_video):
     database = f"{postgres_server}/postgres"
     recorders = [

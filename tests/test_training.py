@@ -20,6 +20,8 @@ from moodlens.training.inference import predict_probs
 
 from conftest import FER_TRAIN, FER_VAL, NATIVE_BF16, PRECISIONS, TINY_TRAIN, run_cli
 
+pytestmark = pytest.mark.slow
+
 MACHINE = {"seconds", "images_per_s", "device"}  # what an epoch's record says of the hardware, not the model
 
 
