@@ -25,6 +25,7 @@ from pathlib import Path
 
 import matplotlib.cbook
 import numpy as np
+from paths import SHARED
 
 from moodlens import Analyzer
 from moodlens.data.faces import load_dataset
@@ -36,7 +37,6 @@ from moodlens.runtime.video import VideoSource, analyze_frames
 from moodlens.runtime.weights import resolve_onnx
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 PEERS = ("fer", "facex", "facial-emotion-recognition")
 # `default` learnt from the muxspace photos (its figure on photos it never saw is the cross-validation of
 # benchmarks/results/suite.json), so the portraits are read by `ferplus`, the same network before it saw them.

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from paths import SHARED
 
 from moodlens.data.labels import EMOTIONS
 from moodlens.data.readers import list_dataset
@@ -24,7 +25,6 @@ from moodlens.runtime.detection import load_detector
 from moodlens.runtime.imaging import read_image
 from moodlens.runtime.weights import resolve_onnx
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MARGINS = (-0.1, 0.0, 0.1, 0.2, 0.3, 0.4, 0.6)
 
 

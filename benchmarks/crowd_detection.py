@@ -25,6 +25,7 @@ from types import SimpleNamespace
 
 import cv2
 import numpy as np
+from paths import SHARED
 
 from moodlens.evaluation.boxes import BoxScore, matched_pairs, read_imglab
 from moodlens.runtime.detection import load_detector
@@ -32,7 +33,6 @@ from moodlens.runtime.hardware import amx_supported
 from moodlens.runtime.imaging import read_image
 from moodlens.runtime.pipeline import Analyzer
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 WIDTHS = {"<8": (0, 8), "8-16": (8, 16), "16-32": (16, 32), ">=32": (32, 1e9)}
 CANDIDATES = {
     "centerface, one pass, threshold 0.5 (before issue 13)": {"crowd": "off", "threshold": 0.5},

@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 
 import cv2
+from paths import SHARED
 
 from moodlens.evaluation.boxes import BoxScore, read_imglab
 from moodlens.runtime.detection import load_detector
 from moodlens.runtime.imaging import read_image
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CANDIDATES = {  # first passes of several sizes alone (at 0.5), and the default as shipped (crowd pass when needed)
     "centerface-640": ("centerface", {"max_side": 640, "threshold": 0.5, "crowd": "off", "threads": 1}),
     "centerface-480": ("centerface", {"max_side": 480, "threshold": 0.5, "crowd": "off", "threads": 1}),

@@ -17,11 +17,11 @@ import platform
 from pathlib import Path
 
 import numpy as np
+from paths import SHARED
 
 from moodlens.runtime.detection import FACING_OFFSET, load_detector
 from moodlens.runtime.imaging import read_image
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SETS = {
     "muxspace portraits": sorted((SHARED / "muxspace" / "images").iterdir()),
     "wider crowds": sorted((SHARED / "crowds" / "wider416" / "images").glob("*.jpg")),

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from paths import SHARED
 
 from moodlens.data.faces import FaceData, load_dataset
 from moodlens.data.photo_faces import largest_face_crops
@@ -29,7 +30,6 @@ from moodlens.runtime.metrics import classification_metrics, confusion_matrix
 from moodlens.runtime.weights import resolve_onnx
 from moodlens.training.data import class_index
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 WIDTHS = [6, 8, 10, 12, 16, 20, 24, 32, 40]  # 40 px: the 48-px crop at its own resolution
 KEPT = 0.8  # a face is readable where the default model keeps this share of its full-size accuracy
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from paths import SHARED
 from PIL import Image
 from serving import start_server
 from websockets.asyncio.client import connect
@@ -28,7 +29,6 @@ from websockets.exceptions import ConnectionClosed
 
 from moodlens.runtime import hardware
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PHOTOS = [
     SHARED / "faces/deepface/selfie-many-people.jpg",
     sorted((SHARED / "muxspace/images").iterdir())[0],

@@ -23,13 +23,13 @@ from pathlib import Path
 import cv2
 import httpx
 import numpy as np
+from paths import SHARED
 from playwright.sync_api import sync_playwright
 from serving import start_server
 
 from moodlens.runtime.hardware import amx_supported
 from moodlens.runtime.imaging import read_image
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 PHOTOS = [
     SHARED / "faces" / "deepface" / "selfie-many-people.jpg",
     SHARED / "faces" / "deepface" / "couple.jpg",

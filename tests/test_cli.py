@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from moodlens.cli import build_parser
+from moodlens.server.settings import ServerSettings, environment_name
 
 from conftest import COUPLE, FER_TRAIN, FER_VAL, FERPLUS_VALID, SELFIE, run_cli, with_file_size_limit
 
@@ -193,3 +194,26 @@ def test_analyze_says_which_faces_are_in_images_and_which_in_videos(tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0] == "2 images with 9 faces"
     assert lines[1].startswith("faces in the images: ")
+
+
+def test_serve_options_come_from_the_servers_settings_and_are_checked():
+    shown = run_cli("serve", "--help").stdout
+    for name in ServerSettings.model_fields:
+        assert environment_name(name) in shown, name  # every setting is an option, with its variable
+    for bad in (["--threads", "0"], ["--max-upload-mb", "nan"], ["--record-fps", "inf"]):
+        assert_usage_error(run_cli("serve", *bad), bad[0])
+    from_env = run_cli("serve", env={"MOODLENS_THREADS": "many"})
+    assert from_env.returncode == 2 and from_env.stderr.strip().splitlines() == [
+        "moodlens: error: MOODLENS_THREADS: input should be a valid integer, unable to parse string as an integer"
+    ]
+
+
+@pytest.mark.parametrize("option", ["--fps", "--duration", "--reconnect"])
+def test_record_refuses_numbers_that_are_not_finite(option, tmp_path):
+    for value in ("nan", "inf"):
+        assert_usage_error(run_cli("record", COUPLE, "--session", "x", option, value), option)
+
+
+def test_ray_refuses_what_it_cannot_draw(tmp_path):
+    result = run_cli("analyze", COUPLE, "--ray", "--annotate", tmp_path / "drawn")
+    assert result.returncode == 2 and "drop --annotate" in result.stderr and not (tmp_path / "drawn").exists()

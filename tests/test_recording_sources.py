@@ -142,6 +142,11 @@ def test_the_screen_is_recorded_under_xvfb(display, tmp_path):
     region = record_screen(display, "screen:0,0,640,400", "corner", "1", database)
     assert region.returncode == 0, region.stderr
     assert store.get("corner").settings["source"] == "screen:0,0,640,400"
+    off_screen = record_screen(display, "screen:1000,700,640,400", "off", "1", database)  # past 1280x800
+    assert off_screen.returncode == 2 and off_screen.stderr.strip().splitlines() == [
+        "moodlens: error: screen region (1000, 700, 640, 400) is not on the screen (1280x800 at 0,0)"
+    ]
+    assert store.find("off") is None
 
 
 def test_ctrl_c_stops_a_live_recording_and_keeps_its_steps(tmp_path):

@@ -3,6 +3,7 @@ import base64
 import io
 import json
 import socket
+import warnings
 
 import httpx
 import numpy as np
@@ -11,7 +12,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from PIL import Image
 
+from moodlens.runtime.annotate import COLORS
 from moodlens.runtime.imaging import ImageError, read_image
+from moodlens.runtime.weights import DEFAULT_MODEL
+from moodlens.server.app import create_app
 from moodlens.server.settings import ServerSettings
 
 from conftest import MUXSPACE, SELFIE, SHARED, running_server
@@ -192,3 +196,32 @@ def test_api_never_fails_with_a_server_error(server):
                 json.loads(response.text)
 
         no_server_error()
+
+
+def test_the_page_takes_its_defaults_and_colours_from_the_server(server):
+    """One source for the default model and the emotions' colours: the server; the page has neither."""
+    models = httpx.get(f"{server}/v1/models").json()
+    assert models["default"] == DEFAULT_MODEL
+    assert models["colors"] == {label: "#{:02x}{:02x}{:02x}".format(*rgb) for label, rgb in COLORS.items()}
+    page_script = httpx.get(f"{server}/static/app.js").text
+    assert '"default"' not in page_script and "#dc322f" not in page_script
+
+
+def test_openapi_has_unique_operation_ids_and_unexpected_errors_are_json_500s():
+    app = create_app(ServerSettings())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # FastAPI warns of a duplicate operation id
+        app.openapi()
+
+    @app.get("/boom")  # a route that fails as a bug would
+    def boom() -> dict:
+        raise RuntimeError("secret internals /etc/passwd")
+
+    async def get_boom() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            return await client.get("/boom")
+
+    answer = asyncio.run(get_boom())
+    assert answer.status_code == 500 and answer.json()["error"] == "internal_error"
+    assert "secret" not in answer.text and "RuntimeError" not in answer.text

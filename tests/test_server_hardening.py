@@ -5,6 +5,8 @@ import io
 import json
 import re
 import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,6 +16,8 @@ import pytest
 from PIL import Image
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
+
+from moodlens.server.limits import PixelBudget
 
 from conftest import COUPLE, SELFIE, running_server, server_log
 
@@ -174,22 +178,43 @@ def peak_rss_mb(pid: int) -> float:
 
 
 @pytest.mark.slow
-def test_large_images_keep_memory_bounded_by_the_workers():
-    """32 clients each post a small PNG that decodes to 39.9 megapixels, just under the limit."""
+def test_large_images_keep_memory_bounded_by_pixels():
+    """4 clients at once each post a small PNG that decodes to 39.9 megapixels, just under the limit: the
+    workers take them one at a time (the pixel budget), and the server stays under 1 GB whatever the CPU."""
     with running_server("--threads", "2") as (process, url):
         data = png(6316, 6316)
 
         async def clients():
-            async with httpx.AsyncClient(timeout=120) as client:
+            async with httpx.AsyncClient(timeout=300) as client:
                 posts = [
-                    client.post(f"{url}/v1/analyze", files={"file": ("b.png", data, "image/png")}) for _ in range(32)
+                    client.post(f"{url}/v1/analyze", files={"file": ("b.png", data, "image/png")}) for _ in range(4)
                 ]
                 return await asyncio.gather(*posts)
 
         responses = asyncio.run(clients())
-        assert {r.status_code for r in responses} <= {200, 503}
-        assert any(r.status_code == 200 and r.json()["width"] == 6316 for r in responses)
+        assert [r.status_code for r in responses] == [200] * 4 and responses[0].json()["width"] == 6316
         assert peak_rss_mb(process.pid) < 1024
+
+
+def test_the_pixel_budget_lets_large_images_through_one_at_a_time():
+    budget, inside, seen = PixelBudget(64_000_000), [], []
+
+    def analyse(pixels: int) -> None:
+        with budget.hold(pixels):
+            inside.append(pixels)
+            seen.append(list(inside))  # the images being analysed together
+            time.sleep(0.05)
+            inside.remove(pixels)
+
+    threads = [threading.Thread(target=analyse, args=(40_000_000,)) for _ in range(4)]
+    threads += [threading.Thread(target=analyse, args=(100_000_000,))]  # over the budget: runs alone
+    threads += [threading.Thread(target=analyse, args=(1_000_000,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(seen) == 13 and budget.used == 0
+    assert all(sum(together) <= 64_000_000 or together == [100_000_000] for together in seen), seen
 
 
 @pytest.mark.slow

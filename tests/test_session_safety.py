@@ -7,16 +7,17 @@ import sqlite3
 import subprocess
 import sys
 
+import cv2
+import httpx
 import pytest
 from sqlalchemy import select
 
-from moodlens import Analyzer
 from moodlens.recording.export import export_bytes
 from moodlens.recording.recorder import RecordOptions, record
 from moodlens.recording.store import SessionGone, Step, Store, StoreError, sessions_table, steps_table
 from moodlens.recording.timeline import timeline
 
-from conftest import SHARED, make_pan_video, run_cli, running_server, with_file_size_limit
+from conftest import COUPLE, make_pan_video, run_cli, running_server, with_file_size_limit
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def pan_video(tmp_path_factory):
     return make_pan_video(tmp_path_factory.mktemp("video") / "pan.mp4", frames=40, fps=10.0)
 
 
-def test_a_session_deleted_while_recording_stays_deleted(database, pan_video):
+def test_a_session_deleted_while_recording_stays_deleted(database, pan_video, analyzer):
     store = Store(database)
     steps_seen = []
 
@@ -34,7 +35,6 @@ def test_a_session_deleted_while_recording_stays_deleted(database, pan_video):
             Store(database).delete("delme")  # as `moodlens sessions delete` from another process
         return False
 
-    analyzer = Analyzer(threads=1)
     deleted_id = store.open_session("delme", analyzer.labels, {}).id
     with pytest.raises(SessionGone, match="'delme' was deleted while recording"):
         record(store, "delme", analyzer, str(pan_video), RecordOptions(), {}, stop=delete_after_two_steps)
@@ -80,13 +80,11 @@ def test_a_bucket_with_no_readable_face_has_no_share(database):
 def test_a_file_that_is_no_database_is_one_line_from_the_cli_and_503_from_the_server(tmp_path):
     junk = tmp_path / "junk.sqlite"
     junk.write_bytes(b"these are not the rows you are looking for\n" * 200)
-    for args in (["sessions", "list"], ["record", SHARED / "faces" / "deepface" / "couple.jpg", "--session", "x"]):
+    for args in (["sessions", "list"], ["record", COUPLE, "--session", "x"]):
         result = run_cli(*args, "--db", f"sqlite:///{junk}")
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "file is not a database" in result.stderr
     with running_server("--threads", "1", "--db", f"sqlite:///{junk}") as (_, url):
-        import httpx
-
         for answer in (httpx.get(f"{url}/v1/sessions"), httpx.post(f"{url}/v1/sessions", json={"name": "x"})):
             assert answer.status_code == 503 and answer.json()["error"] == "no_database", answer.text
 
@@ -112,3 +110,43 @@ def test_a_full_disk_stops_record_in_one_line_and_keeps_its_steps(tmp_path, pan_
     assert "cannot record a step" in result.stderr
     store = Store(database)
     assert 0 < len(list(store.read_steps(store.get("full")))) < 40
+
+
+def test_a_record_that_cannot_start_leaves_no_session_and_memory_databases_are_refused(tmp_path):
+    database = f"sqlite:///{tmp_path / 's.sqlite'}"
+    for source in (tmp_path / "missing.mp4", "screen:-1,0,10,10"):
+        failed = run_cli("record", source, "--session", "ghost", "--db", database)
+        assert failed.returncode == 2 and len(failed.stderr.strip().splitlines()) == 1, failed.stderr
+    assert "screen:LEFT,TOP,WIDTH,HEIGHT" in failed.stderr
+    assert Store(database).summaries() == []
+    for memory in ("sqlite://", "sqlite:///"):
+        refused = run_cli("sessions", "list", "--db", memory)
+        assert refused.returncode == 2 and "in-memory database keeps nothing" in refused.stderr
+
+
+def test_a_damaged_video_is_reported_and_what_it_gave_is_kept(tmp_path):
+    photo = cv2.imread(str(COUPLE))
+    writer = cv2.VideoWriter(str(tmp_path / "whole.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, photo.shape[1::-1])
+    for _ in range(60):
+        writer.write(photo)
+    writer.release()
+    whole = (tmp_path / "whole.avi").read_bytes()
+    (tmp_path / "cut.avi").write_bytes(whole[: len(whole) // 2])  # the header still says 60 frames
+    database = f"sqlite:///{tmp_path / 's.sqlite'}"
+    result = run_cli("record", tmp_path / "cut.avi", "--session", "cut", "--fps", "10", "--db", database)
+    assert result.returncode == 2 and "may be damaged" in result.stderr.strip().splitlines()[-1], result.stderr
+    store = Store(database)
+    assert 10 < store.step_count(store.get("cut")) < 60
+
+
+def test_a_timeline_since_a_moment_starts_with_that_moments_whole_bucket(tmp_path):
+    database = f"sqlite:///{tmp_path / 's.sqlite'}"
+    store = Store(database)
+    session = store.open_session("ticks", ["happy"], {})
+    for i in range(20):  # a step every half second, one face, happy on the even ones
+        store.add_step(session, "cam", Step(session.created + 0.5 * i, 1, 1, 1, {"happy": i % 2 == 0}, {}))
+    with running_server("--threads", "1", "--db", database) as (_, url):
+        whole = httpx.get(f"{url}/v1/sessions/ticks/timeline", params={"bucket": 2}).json()["buckets"]
+        since = session.created + 5.3  # inside the bucket from 4 to 6 s
+        part = httpx.get(f"{url}/v1/sessions/ticks/timeline", params={"bucket": 2, "since": since}).json()["buckets"]
+    assert part == whole[2:]

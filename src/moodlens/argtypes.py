@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from moodlens.data.labels import parse_classes
+from moodlens.runtime.errors import MoodlensError
 
 
 def number(kind: type, low: float | None = None, high: float | None = None, low_open=False, high_open=False):
@@ -16,6 +18,8 @@ def number(kind: type, low: float | None = None, high: float | None = None, low_
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         if low is not None and (value < low or (low_open and value == low)):
             raise argparse.ArgumentTypeError(f"must be {low_sign} {low}, got {text}")
         if high is not None and (value > high or (high_open and value == high)):
@@ -37,5 +41,5 @@ def emotion_list(text: str) -> list[str] | None:
     """A --classes value such as 'angry,neutral,sad', as canonical names in canonical order."""
     try:
         return parse_classes(text)
-    except ValueError as e:
+    except MoodlensError as e:
         raise argparse.ArgumentTypeError(str(e)) from None

@@ -11,11 +11,13 @@ from dataclasses import fields
 from pathlib import Path
 
 from moodlens.argtypes import NON_NEGATIVE, POSITIVE, POSITIVE_INT, SCORE, number
-from moodlens.data.labels import UnknownLabelError
 from moodlens.data.readers import DatasetError
+from moodlens.recording.options import BUCKET, RecordOptions
+from moodlens.runtime.detection import CROWD_MODES, MAX_SIDE
 from moodlens.runtime.detection import THRESHOLD as DETECTION_THRESHOLD
+from moodlens.runtime.errors import MoodlensError
 from moodlens.runtime.results import READABLE_WIDTH, summary_lines
-from moodlens.server.settings import ServerSettings
+from moodlens.runtime.weights import DEFAULT_MODEL
 from moodlens.training.config import PRECISIONS, TrainConfig
 
 
@@ -71,7 +73,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = TrainConfig.from_run(Path(args.resume))
     else:
         if args.model not in MODELS:
-            raise ValueError(f"unknown model {args.model!r}; available: {', '.join(sorted(MODELS))}")
+            raise MoodlensError(f"unknown model {args.model!r}; available: {', '.join(sorted(MODELS))}")
         cfg = train_config(args, args.out or default_run_dir(args.model))
     result = train(cfg, resume=bool(args.resume))
     if int(os.environ.get("RANK", "0")) == 0:
@@ -135,9 +137,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from moodlens.runtime.pipeline import Analyzer
 
     if not args.inputs and args.webcam is None:
-        raise ValueError("give images, folders or videos to analyse, or --webcam N")
+        raise MoodlensError("give images, folders or videos to analyse, or --webcam N")
     if args.ray and args.webcam is not None:
-        raise ValueError("--webcam runs on this machine: drop --ray")
+        raise MoodlensError("--webcam runs on this machine: drop --ray")
+    if args.ray and (args.annotate or args.blur):
+        raise MoodlensError("--ray writes records and summaries, not pictures: drop --annotate and --blur, or --ray")
     analyzer_options = {
         "model": args.model,
         "detector": args.detector,
@@ -180,27 +184,24 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from pydantic import ValidationError
 
     from moodlens.server.security import is_loopback
+    from moodlens.server.settings import ServerSettings, environment_name
 
-    settings = {
-        "MOODLENS_MODEL": args.model,
-        "MOODLENS_THREADS": args.threads,
-        "MOODLENS_MAX_UPLOAD_MB": args.max_upload_mb,
-        "MOODLENS_MAX_PENDING": args.max_pending,
-        "MOODLENS_MAX_LIVE": args.max_live,
-        "MOODLENS_HOST": args.host,
-        **({"MOODLENS_DATABASE": args.db} if args.db else {}),
-        **({"MOODLENS_ALLOWED_HOSTS": args.allowed_hosts} if args.allowed_hosts else {}),
-        **({"MOODLENS_TOKEN": args.token} if args.token else {}),
-    }
-    os.environ.update({key: str(value) for key, value in settings.items()})  # read by every worker process
-    print(f"moodlens: serving on http://{args.host}:{args.port}/ (API docs at /docs)")
-    if not is_loopback(args.host):
-        guard = "session writes need the token" if os.environ.get("MOODLENS_TOKEN") else "set --token to allow them"
+    given = {name: value for name in ServerSettings.model_fields if (value := getattr(args, name, None)) is not None}
+    try:
+        settings = ServerSettings(**given)
+    except ValidationError as e:
+        error = e.errors()[0]  # options were checked by argparse: this is a MOODLENS_* variable
+        raise MoodlensError(f"{environment_name(str(error['loc'][0]))}: {error['msg'].lower()}") from None
+    os.environ.update({environment_name(name): str(getattr(settings, name)) for name in given})  # every worker's
+    print(f"moodlens: serving on http://{settings.host}:{args.port}/ (API docs at /docs)")
+    if not is_loopback(settings.host):
+        guard = "session writes need the token" if settings.token else "set --token to allow them"
         print(
-            f"moodlens: warning: {args.host} is reachable from other machines; anyone who can reach it can analyse "
-            f"photos and read sessions ({guard}); see README, Serving on a network",
+            f"moodlens: warning: {settings.host} is reachable from other machines; anyone who can reach it can "
+            f"analyse photos and read sessions ({guard}); see README, Serving on a network",
             file=sys.stderr,
         )
     with tempfile.TemporaryDirectory(prefix="moodlens-metrics-") as shared_metrics:
@@ -209,7 +210,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         uvicorn.run(
             "moodlens.server.app:create_app",
             factory=True,
-            host=args.host,
+            host=settings.host,
             port=args.port,
             workers=args.workers,
             log_level="warning",
@@ -218,7 +219,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from moodlens.recording.recorder import RecordOptions, record, stop_on_ctrl_c
+    from moodlens.recording.recorder import record, stop_on_ctrl_c
     from moodlens.recording.store import Store
     from moodlens.runtime.pipeline import Analyzer
 
@@ -250,7 +251,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
             print(f"{row['name']:<30} {row['steps']:>7}  {first:<19}  {last:<19}")
         return 0
     if not args.name:
-        raise ValueError(f"moodlens sessions {args.action} needs a session NAME")
+        raise MoodlensError(f"moodlens sessions {args.action} needs a session NAME")
     if args.action == "delete":
         store.delete(args.name)
         print(f"session {args.name!r} deleted")
@@ -261,7 +262,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         print(json.dumps(line, indent=2))
         return 0
     if not args.out:
-        raise ValueError("moodlens sessions export needs --out FILE.csv or FILE.parquet")
+        raise MoodlensError("moodlens sessions export needs --out FILE.csv or FILE.parquet")
     write_atomic(args.out, export_bytes(line, format_of(args.out)))
     print(f"{len(line['buckets'])} rows of {args.bucket:g} s written to {args.out}")
     return 0
@@ -299,6 +300,39 @@ def add_database(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_server_settings(p: argparse.ArgumentParser) -> None:
+    """An option for each of the server's settings, from their one definition (ServerSettings): unset, the
+    setting's MOODLENS_<NAME> variable or its default applies. Without the [serve] extra there are none to list."""
+    try:
+        from moodlens.server.settings import ServerSettings, environment_name
+    except ModuleNotFoundError:
+        p.add_argument("settings", nargs=argparse.REMAINDER, help="needs pip install 'moodlens[serve]'")
+        return
+    flags = {"database": "--db"}
+    for name, field in ServerSettings.model_fields.items():
+        flag = flags.get(name, "--" + name.replace("_", "-"))
+        default = f"default {field.default!r}, " if field.default not in ("", None) else ""
+        help = f"{field.description} ({default}or {environment_name(name)})"
+        p.add_argument(flag, dest=name, type=setting_type(field), metavar=name.upper(), help=help)
+
+
+def setting_type(field):
+    """An argparse type that checks a value against the setting's own type and bounds, in one line."""
+    from typing import Annotated
+
+    from pydantic import TypeAdapter, ValidationError
+
+    adapter = TypeAdapter(Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation)
+
+    def parse(text: str):
+        try:
+            return adapter.validate_strings(text)
+        except ValidationError as e:
+            raise argparse.ArgumentTypeError(e.errors()[0]["msg"].lower()) from None
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="moodlens", description="Facial emotion recognition: train, evaluate, analyse.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -311,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("eval", help="evaluate a model on a labelled data set")
     p.add_argument("data", help="labelled faces (or photos with --detect) in any layout `moodlens train` reads")
-    p.add_argument("--model", default="default", help="run directory, .pt or .onnx file, or shipped model name")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="run directory, .pt or .onnx file, or shipped model name")
     p.add_argument("--out", required=True, help="directory for metrics.json, pictures and report.html")
     p.add_argument("--tta", choices=("flip",), help="test-time augmentation: average each face and its mirror")
     p.add_argument("--per-class", type=POSITIVE_INT, help="score at most N faces per class (quick checks)")
@@ -342,18 +376,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("analyze", help="find every face in photos, folders, videos or a webcam and its emotion")
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders (recursive) or video files")
     p.add_argument("--webcam", type=number(int, 0), metavar="N", help="analyse camera N live (Ctrl-C stops)")
-    p.add_argument("--model", default="default", help="shipped model name or .onnx file")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or .onnx file")
     p.add_argument("--detector", default="centerface", help="face detector: centerface or haar")
     p.add_argument("--threshold", type=SCORE, default=DETECTION_THRESHOLD, help="detector confidence threshold")
     p.add_argument(
         "--detect-size",
         type=number(int, 32),
-        default=320,
+        default=MAX_SIDE,
         help="longer side (px) the detector sees; raise for small faces",
     )
     p.add_argument(
         "--crowd",
-        choices=("auto", "on", "off"),
+        choices=CROWD_MODES,
         default="auto",
         help="second detection pass at full resolution for small faces: when the first pass finds some (auto)",
     )
@@ -378,31 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_analyze)
 
     p = commands.add_parser("serve", help="the web page and REST API")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     p.add_argument("--port", type=number(int, 0, 65535), default=8000, help="TCP port to listen on")
-    p.add_argument(
-        "--allowed-hosts",
-        metavar="NAMES",
-        help="Host names answered, comma-separated, * for any (default: loopback and --host; any for 0.0.0.0)",
-    )
-    p.add_argument(
-        "--token", help="required to record, create or delete sessions (default: MOODLENS_TOKEN; needed off loopback)"
-    )
     p.add_argument("--workers", type=POSITIVE_INT, default=1, help="server processes (each loads its own models)")
-    server = ServerSettings()
-    p.add_argument("--threads", type=POSITIVE_INT, default=server.threads, help="analysis threads per process")
-    p.add_argument("--model", default=server.model, help="model used when a request names none")
-    p.add_argument("--max-upload-mb", type=POSITIVE, default=server.max_upload_mb, help="larger request bodies get 413")
-    p.add_argument(
-        "--max-pending",
-        type=POSITIVE_INT,
-        default=server.max_pending,
-        help="requests and live frames in progress per process before 503",
-    )
-    p.add_argument(
-        "--max-live", type=POSITIVE_INT, default=server.max_live, help="open webcam (/v1/live) connections per process"
-    )
-    add_database(p)
+    add_server_settings(p)
     p.set_defaults(func=cmd_serve)
 
     p = commands.add_parser("record", help="record an event's mood into a session: webcam, video, stream or screen")
@@ -410,13 +422,17 @@ def build_parser() -> argparse.ArgumentParser:
         "source", help="webcam number, video file, stream URL (rtsp://, http://), 'screen' or 'screen:L,T,W,H'"
     )
     p.add_argument("--session", required=True, help="session name; an existing session is continued")
-    p.add_argument("--fps", type=POSITIVE, default=2.0, help="frames analysed per second")
+    p.add_argument("--fps", type=POSITIVE, default=RecordOptions.fps, help="frames analysed per second")
     p.add_argument("--duration", type=POSITIVE, metavar="SECONDS", help="stop after this long (default: Ctrl-C)")
     p.add_argument(
-        "--reconnect", type=NON_NEGATIVE, default=60.0, metavar="SECONDS", help="how long a lost stream is retried"
+        "--reconnect",
+        type=NON_NEGATIVE,
+        default=RecordOptions.reconnect,
+        metavar="SECONDS",
+        help="how long a lost stream is retried",
     )
     p.add_argument("--recorder", help="this recorder's name in the session (default: HOST:SOURCE)")
-    p.add_argument("--model", default="default", help="shipped model name or .onnx file")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or .onnx file")
     add_readable_width(p)
     add_database(p)
     p.set_defaults(func=cmd_record)
@@ -424,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("sessions", help="list, show, export or delete recorded sessions")
     p.add_argument("action", choices=("list", "show", "export", "delete"), help="what to do")
     p.add_argument("name", nargs="?", help="the session (all but list)")
-    p.add_argument("--bucket", type=POSITIVE, default=60.0, metavar="SECONDS", help="timeline bucket length")
+    p.add_argument("--bucket", type=POSITIVE, default=BUCKET, metavar="SECONDS", help="timeline bucket length")
     p.add_argument("--out", help="export: the .csv or .parquet file to write")
     add_database(p)
     p.set_defaults(func=cmd_sessions)
@@ -472,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"moodlens: error: {message}", file=sys.stderr)
         return 2
-    except (DatasetError, UnknownLabelError, FileNotFoundError, FileExistsError, ValueError) as exc:
+    except (MoodlensError, FileNotFoundError, FileExistsError) as exc:
         if os.environ.get("MOODLENS_DEBUG"):
             raise
         print(f"moodlens: error: {exc}", file=sys.stderr)

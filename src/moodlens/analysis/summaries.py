@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 
+from moodlens.runtime.files import write_atomic
 from moodlens.runtime.results import ImageResult, crowd_summary, share_columns, share_values
 
 
@@ -55,14 +57,14 @@ class VideoSummary:
         """timeline CSV and PNG plus people JSON in `out_dir`; returns a summary with their paths."""
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = {kind: out_dir / f"{stem}.{kind}" for kind in ("timeline.csv", "timeline.png", "people.json")}
-        with open(paths["timeline.csv"], "w", newline="") as f:
-            columns = ["frame", "time", "faces", "readable", *share_columns(self.labels)]
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(self.rows)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=["frame", "time", "faces", "readable", *share_columns(self.labels)])
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_atomic(paths["timeline.csv"], text.getvalue())
         plot_timeline(self.rows, self.labels, paths["timeline.png"])
         people = self.person_summaries()
-        paths["people.json"].write_text(json.dumps(people, indent=2))
+        write_atomic(paths["people.json"], json.dumps(people, indent=2))
         return {
             "frames_analysed": len(self.rows),
             "people": len(people),
@@ -97,5 +99,5 @@ def plot_timeline(rows: list[dict], labels: list[str], path: Path, window: int =
     ax.set(xlabel="time (s)", ylabel="share of readable faces", ylim=(0, 1), title="mood over time")
     ax.legend(loc="upper left", bbox_to_anchor=(1, 1), fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)

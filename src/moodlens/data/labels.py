@@ -1,5 +1,7 @@
 """The canonical emotion label set and the synonyms data sets use for it."""
 
+from moodlens.runtime.errors import MoodlensError
+
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt")
 FER2013_EMOTIONS: tuple[str, ...] = EMOTIONS[:7]  # index order of the FER-2013 challenge CSV
 
@@ -17,7 +19,7 @@ SYNONYMS: dict[str, str] = {
 }
 
 
-class UnknownLabelError(ValueError):
+class UnknownLabelError(MoodlensError):
     pass
 
 

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from moodlens.data.labels import EMOTIONS, FER2013_EMOTIONS, canonical_label
+from moodlens.runtime.errors import MoodlensError
 from moodlens.runtime.imaging import is_image_file
 
 FERPLUS_COLUMNS = ("neutral", "happy", "surprise", "sad", "angry", "disgust", "fear", "contempt", "unknown", "NF")
 
 
-class DatasetError(ValueError):
+class DatasetError(MoodlensError):
     """A data set path or its content cannot be used; the message says why in one line."""
 
 

@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 from moodlens.data.faces import FaceData
+from moodlens.runtime.errors import MoodlensError
 
 # loss weights proportional to a class's count to the power -p: inverse frequency, or its square root (milder)
 WEIGHT_POWERS = {"weights": 1.0, "sqrt-weights": 0.5}
@@ -15,7 +16,7 @@ BALANCE_MODES = ("none", *WEIGHT_POWERS, "oversample", "synthesize")
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Split indices so that each class keeps about `fraction` of its images for validation."""
     if not 0.0 < fraction < 1.0:
-        raise ValueError(f"validation fraction must be between 0 and 1, got {fraction}")
+        raise MoodlensError(f"validation fraction must be between 0 and 1, got {fraction}")
     rng = np.random.default_rng(seed)
     train, val = [], []
     for label in np.unique(labels):

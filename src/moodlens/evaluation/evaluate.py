@@ -15,6 +15,8 @@ from moodlens.data.readers import DatasetError
 from moodlens.evaluation import report
 from moodlens.runtime.classifier import OnnxClassifier
 from moodlens.runtime.detection import load_detector
+from moodlens.runtime.errors import MoodlensError
+from moodlens.runtime.files import write_atomic
 from moodlens.runtime.metrics import classification_metrics, confusion_matrix
 from moodlens.runtime.weights import is_onnx
 from moodlens.training.checkpoints import load_model
@@ -62,7 +64,7 @@ def evaluate(
     is scored, and photos without a face count as wrong in `accuracy_with_misses`.
     """
     if tta not in (None, "flip"):
-        raise ValueError(f"--tta must be flip, got {tta!r}")
+        raise MoodlensError(f"--tta must be flip, got {tta!r}")
     labels, checkpoint, (size, channels), predict = load_predictor(model_name, precision, batch_size)
     missed: list[str] = []
     if detect:
@@ -94,7 +96,7 @@ def evaluate(
         metrics.update(detector=detect, no_face=missed_known, accuracy_with_misses=correct / (len(y) + missed_known))
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2))
     write_figures(out_dir, metrics, data.images, y, probs, read_run_log(checkpoint))
     return metrics
 

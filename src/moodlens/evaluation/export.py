@@ -17,6 +17,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from moodlens import __version__
 from moodlens.data.faces import load_dataset
 from moodlens.runtime.classifier import PIXEL_SCALE, OnnxClassifier, model_input
+from moodlens.runtime.files import write_atomic
 from moodlens.training.checkpoints import load_model
 from moodlens.training.data import class_index
 from moodlens.training.inference import predict_probs
@@ -103,7 +104,7 @@ def export(
             load_dataset(calibration, cfg.image_size, cfg.in_channels, 100).images if calibration else faces.images
         )
         result.update(quantize(fp32_path, calibration_faces, faces.images, y, result["fp32_accuracy"]))
-    fp32_path.with_suffix(".json").write_text(json.dumps(result, indent=2))
+    write_atomic(fp32_path.with_suffix(".json"), json.dumps(result, indent=2))
     return result
 
 

@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from moodlens.runtime.files import write_atomic
+
 
 def plot_confusion(cm: np.ndarray, labels: list[str], path: Path) -> None:
     cm = np.asarray(cm)
@@ -38,7 +40,7 @@ def plot_confusion(cm: np.ndarray, labels: list[str], path: Path) -> None:
         ax.set_xticklabels(labels, rotation=45, ha="right")
         ax.set_yticklabels(labels)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
 
 
@@ -53,7 +55,7 @@ def plot_per_class(per_class: dict, path: Path) -> None:
     ax.legend(loc="lower right")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
 
 
@@ -72,7 +74,7 @@ def plot_curves(records: list[dict], path: Path) -> None:
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
 
 
@@ -96,7 +98,7 @@ def plot_mistakes(
         ax.set_title(f"{labels[true[i]]}\n→ {labels[predicted[i]]} {probs[i, predicted[i]]:.2f}", fontsize=8)
     fig.suptitle("most confident mistakes (true → predicted, probability)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
     return len(worst)
 
@@ -130,5 +132,5 @@ img{{max-width:100%}}pre{{background:#f5f5f5;padding:1em;overflow:auto}}</style>
 <pre>{html.escape(json.dumps(notes, indent=2))}</pre>{images}</body></html>
 """
     path = out / "report.html"
-    path.write_text(page)
+    write_atomic(path, page)
     return path

@@ -6,6 +6,7 @@ import csv
 import io
 
 from moodlens.recording.timeline import export_columns, export_rows
+from moodlens.runtime.errors import MoodlensError
 
 FORMATS = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}  # and their media types
 
@@ -27,7 +28,7 @@ def export_bytes(line: dict, fmt: str) -> bytes:
         sink = io.BytesIO()
         pq.write_table(table, sink)
         return sink.getvalue()
-    raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    raise MoodlensError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
 
 
 def parquet_schema(columns: list[str]):
@@ -41,5 +42,5 @@ def format_of(path: str) -> str:
     """The export format a file name asks for: .csv or .parquet."""
     suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
     if suffix not in FORMATS:
-        raise ValueError(f"{path}: name the export file .csv or .parquet")
+        raise MoodlensError(f"{path}: name the export file .csv or .parquet")
     return suffix

@@ -13,20 +13,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
+from moodlens.recording.options import RecordOptions
 from moodlens.recording.sources import SourceError, SourceLost, frames, is_live
-from moodlens.recording.store import Step, Store, default_recorder
+from moodlens.recording.store import Session, Step, Store, default_recorder
 from moodlens.runtime.pipeline import Analyzer
 from moodlens.runtime.results import CrowdTally, ImageResult
-
-
-@dataclass
-class RecordOptions:
-    fps: float = 2.0  # analysed frames per second
-    duration: float | None = None  # seconds to record; None: until the source ends or Ctrl-C
-    reconnect: float = 60.0  # seconds a live source may be gone before the recorder gives up
-    recorder: str | None = None  # this recorder's name in the session (default: host and source)
 
 
 def step_of(result: ImageResult, moment: float, labels: list[str]) -> Step:
@@ -66,8 +58,21 @@ def record(
     stop: Callable[[], bool] = lambda: False,
 ) -> int:
     """Record `source` into session `name` until it ends, `options.duration` passes or `stop()` says so;
-    returns the steps written."""
+    returns the steps written. A session this call created is removed again if its source fails before
+    giving a single step (no webcam, not a video), so that no empty session is left behind."""
+    new = store.find(name) is None
     session = store.open_session(name, analyzer.labels, {**settings, "source": source, "fps": options.fps})
+    try:
+        return record_steps(store, session, analyzer, source, options, stop)
+    except (SourceError, SourceLost):
+        if new and store.step_count(session) == 0:
+            store.delete(name)
+        raise
+
+
+def record_steps(
+    store: Store, session: Session, analyzer: Analyzer, source: str, options: RecordOptions, stop: Callable[[], bool]
+) -> int:
     recorder = options.recorder or default_recorder(source)
     deadline = time.time() + options.duration if options.duration else None
     written, opened, lost_since = 0, False, None

@@ -14,12 +14,13 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
+from moodlens.runtime.errors import MoodlensError
 from moodlens.runtime.video import frame_step
 
 SCREEN = re.compile(r"^screen(?::(\d+),(\d+),(\d+),(\d+))?$")
 
 
-class SourceError(ValueError):
+class SourceError(MoodlensError):
     """The source cannot be opened; the message says why in one line."""
 
 
@@ -36,6 +37,8 @@ def frames(spec: str, fps: float, origin: float) -> Iterator[tuple[float, np.nda
     """The frames of the source `spec` to record: webcam N, a file, a URL, 'screen' or 'screen:L,T,W,H'."""
     if match := SCREEN.match(spec):
         return screen_frames(tuple(int(v) for v in match.groups()) if match.group(1) else None, fps)
+    if spec.startswith("screen"):
+        raise SourceError(f"{spec}: a screen region is screen:LEFT,TOP,WIDTH,HEIGHT in whole pixels")
     return capture_frames(spec, fps, origin)
 
 
@@ -54,6 +57,7 @@ def capture_frames(spec: str, fps: float, origin: float) -> Iterator[tuple[float
             if not capture.grab():
                 if live:
                     raise SourceLost(f"{spec}: the stream stopped")
+                check_whole(spec, index, capture.get(cv2.CAP_PROP_FRAME_COUNT))
                 return
             now = time.time() if live else origin + index / native
             keep = now >= next_time if live else index % step == 0
@@ -68,6 +72,13 @@ def capture_frames(spec: str, fps: float, origin: float) -> Iterator[tuple[float
         capture.release()
 
 
+def check_whole(spec: str, frames_read: int, frames_said: float) -> None:
+    """A video file that ends well before the frame count its container gives is damaged: say so (what was
+    recorded from it is kept). Containers' counts are estimates, so a few frames short is normal."""
+    if frames_said > 0 and frames_read < 0.95 * frames_said:
+        raise SourceError(f"{spec}: it ends at frame {frames_read} of {frames_said:.0f}; the file may be damaged")
+
+
 def screen_frames(region: tuple[int, int, int, int] | None, fps: float) -> Iterator[tuple[float, np.ndarray]]:
     """Screenshots of a region (left, top, width, height) or of the whole first screen, with mss."""
     import mss  # the [record] extra
@@ -80,6 +91,7 @@ def screen_frames(region: tuple[int, int, int, int] | None, fps: float) -> Itera
         area = grabber.monitors[1]
         if region:
             area = dict(zip(("left", "top", "width", "height"), region, strict=True))
+            check_region(area, grabber.monitors[0])
         while True:
             started = time.time()
             try:
@@ -88,3 +100,13 @@ def screen_frames(region: tuple[int, int, int, int] | None, fps: float) -> Itera
                 raise SourceLost(f"screen: capture failed ({e})") from e
             yield round(started, 3), cv2.cvtColor(shot, cv2.COLOR_BGRA2RGB)
             time.sleep(max(0.0, started + 1 / fps - time.time()))
+
+
+def check_region(area: dict, screen: dict) -> None:
+    """A region must have a size and lie on the screen (all monitors together)."""
+    right, bottom = screen["left"] + screen["width"], screen["top"] + screen["height"]
+    inside = area["left"] >= screen["left"] and area["top"] >= screen["top"]
+    inside = inside and area["left"] + area["width"] <= right and area["top"] + area["height"] <= bottom
+    if area["width"] < 1 or area["height"] < 1 or not inside:
+        where = f"{screen['width']}x{screen['height']} at {screen['left']},{screen['top']}"
+        raise SourceError(f"screen region {tuple(area.values())} is not on the screen ({where})")

@@ -36,6 +36,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
+from moodlens.runtime.errors import MoodlensError
+
 SCHEMA_VERSION = 1
 # What each schema version adds, applied in order to a database of an older version; version 1 is the first.
 UPGRADES: dict[int, str] = {}
@@ -79,7 +81,7 @@ SESSION_NAME = re.compile(r"^[\w .:@-]{1,200}$")
 SESSION_NAME_RULE = "1 to 200 letters, digits, spaces and . : @ _ -"
 
 
-class StoreError(ValueError):
+class StoreError(MoodlensError):
     """The database cannot be used as asked; the message says why in one line."""
 
 
@@ -255,6 +257,11 @@ class Store:
         with self.connection("read the session") as db:
             return db.execute(query).scalar()
 
+    def step_count(self, session: Session) -> int:
+        query = select(func.count(steps_table.c.id)).where(steps_table.c.session_id == session.id)
+        with self.connection("read the session") as db:
+            return db.execute(query).scalar()
+
     def read_steps(self, session: Session, since: float | None = None) -> Iterator[tuple[str, Step]]:
         """(recorder, step) in time order, from `since` (unix seconds) if given."""
         query = select(steps_table).where(steps_table.c.session_id == session.id)
@@ -274,7 +281,9 @@ class Store:
 def open_engine(url: str) -> Engine:
     """An engine for `url`; SQLite files get their folder, write-ahead logging (readers never wait for the
     recorder) and a busy timeout (recorders in several processes take turns)."""
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+    if url in ("sqlite://", "sqlite:///", "sqlite:///:memory:"):
+        raise StoreError(f"{url}: an in-memory database keeps nothing once the command ends; give a file")
+    if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
         engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})

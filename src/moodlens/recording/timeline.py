@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from moodlens.recording.store import Session, Step
+from moodlens.runtime.errors import MoodlensError
 from moodlens.runtime.results import POSITIVE, share_columns, share_values, wilson_interval
 
 
@@ -57,11 +58,17 @@ class Bucket:
         }
 
 
+def bucket_start(session: Session, moment: float, bucket: float) -> float:
+    """The start (unix seconds) of the bucket holding `moment`, so that a timeline read `since` a moment
+    begins with that whole bucket, never part of one (less a microsecond of rounding; steps are milliseconds apart)."""
+    return session.created + max(0.0, (moment - session.created) // bucket) * bucket - 1e-6
+
+
 def timeline(session: Session, steps: Iterable[tuple[str, Step]], bucket: float) -> dict:
     """Buckets of `bucket` seconds from the session's start (t), only those with steps, in time order, and
     the buckets of highest and lowest positive share among those with readable faces."""
     if bucket <= 0:
-        raise ValueError(f"bucket must be more than 0 seconds, got {bucket}")
+        raise MoodlensError(f"bucket must be more than 0 seconds, got {bucket}")
     buckets: dict[int, Bucket] = {}
     for recorder, step in steps:
         index = int((step.time - session.created) // bucket)

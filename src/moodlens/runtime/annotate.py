@@ -12,7 +12,7 @@ import numpy as np
 
 from moodlens.runtime.results import Face, crowd_summary, share_text, summary_lines
 
-# One colour per emotion (RGB), shared with the web page's palette.
+# One colour per emotion (RGB); the web page gets them from GET /v1/models.
 COLORS = {
     "angry": (220, 50, 47),
     "disgust": (133, 153, 0),

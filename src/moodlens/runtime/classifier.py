@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from moodlens.runtime.errors import MoodlensError
+
 
 def session_options(threads: int | None = None, spin: bool = True) -> ort.SessionOptions:
     """Options for every ONNX Runtime session of ours.
@@ -33,10 +35,10 @@ class OnnxClassifier:
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as e:  # ONNX Runtime's own exception types, one per kind of broken file
-            raise ValueError(f"{path}: not an ONNX model ({str(e).splitlines()[0][:200]})") from e
+            raise MoodlensError(f"{path}: not an ONNX model ({str(e).splitlines()[0][:200]})") from e
         meta = self.session.get_modelmeta().custom_metadata_map
         if not {"labels", "image_size", "channels"} <= set(meta):
-            raise ValueError(f"{path}: an ONNX model, but not one written by `moodlens export` (no labels in it)")
+            raise MoodlensError(f"{path}: an ONNX model, but not one written by `moodlens export` (no labels in it)")
         self.labels: list[str] = json.loads(meta["labels"])
         self.image_size = int(meta["image_size"])
         self.channels = int(meta["channels"])

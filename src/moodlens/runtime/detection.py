@@ -14,6 +14,7 @@ import numpy as np
 import onnxruntime as ort
 
 from moodlens.runtime.classifier import session_options
+from moodlens.runtime.errors import MoodlensError
 from moodlens.runtime.weights import detector_file
 
 # The default confidence a detection needs: on crowd photos 0.4 finds more small faces than 0.5 at 0.91
@@ -49,7 +50,7 @@ class Detection:
         return None if offset is None else abs(offset) <= FACING_OFFSET
 
 
-class DetectorError(ValueError):
+class DetectorError(MoodlensError):
     pass
 
 
@@ -84,6 +85,7 @@ def non_max_suppression(boxes: np.ndarray, scores: np.ndarray, iou: float) -> li
 
 
 CROWD_MODES = ("auto", "on", "off")
+MAX_SIDE = 320  # the longer side (px) the first pass sees
 # columns of raw detections (see centerface.network) that are x or y positions, and those that are also sizes
 X_POSITIONS, Y_POSITIONS = [0, 5, 7, 9], [1, 6, 8, 10]
 X_COLUMNS, Y_COLUMNS = [*X_POSITIONS, 2], [*Y_POSITIONS, 3]
@@ -111,7 +113,7 @@ class centerface(FaceDetector):
     def __init__(
         self,
         threshold: float = THRESHOLD,
-        max_side: int = 320,
+        max_side: int = MAX_SIDE,
         nms_iou: float = 0.3,
         threads: int | None = None,
         crowd: str = "auto",

@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from moodlens.runtime.errors import MoodlensError
+
 MAX_PIXELS = 64_000_000  # larger images are refused: a decompression bomb, or a panorama we should not hold
 # what analysis looks for in folders and training reads from class folders (all of them Pillow decodes)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".pgm", ".ppm"}
 
 
-class ImageError(ValueError):
+class ImageError(MoodlensError):
     """The file is not an image we can read, or it is too large."""
 
 
@@ -47,6 +49,15 @@ def read_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS, 
         raise ImageError(f"{name}: not a readable image (unknown or damaged format)") from e
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{name}: not a readable image ({e})") from e
+
+
+def image_pixels(data: bytes) -> int:
+    """The pixels encoded bytes will decode to, from their header alone (0 where it cannot be read)."""
+    try:
+        width, height = Image.open(io.BytesIO(data)).size
+        return width * height
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return 0
 
 
 def to_rgb_array(image: Image.Image, rows: int = 256) -> np.ndarray:

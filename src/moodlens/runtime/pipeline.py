@@ -17,7 +17,7 @@ from moodlens.runtime.crops import MARGIN, crop_faces
 from moodlens.runtime.detection import THRESHOLD, Detection, load_detector
 from moodlens.runtime.imaging import ImageError, read_image
 from moodlens.runtime.results import READABLE_WIDTH, Face, ImageResult
-from moodlens.runtime.weights import resolve_onnx
+from moodlens.runtime.weights import DEFAULT_MODEL, resolve_onnx
 
 ImageSource = str | os.PathLike | bytes | np.ndarray
 T = TypeVar("T")
@@ -44,7 +44,7 @@ class Analyzer:
 
     def __init__(
         self,
-        model: str | os.PathLike = "default",
+        model: str | os.PathLike = DEFAULT_MODEL,
         detector: str = "centerface",
         threshold: float = THRESHOLD,
         max_faces: int | None = None,

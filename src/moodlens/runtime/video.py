@@ -10,6 +10,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
+from moodlens.runtime.errors import MoodlensError
 from moodlens.runtime.files import output_error
 from moodlens.runtime.pipeline import Analyzer, in_batches
 from moodlens.runtime.results import ImageResult
@@ -18,7 +19,7 @@ from moodlens.runtime.tracking import IouTracker
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 
 
-class VideoError(ValueError):
+class VideoError(MoodlensError):
     pass
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).parent.parent / "weights"  # <name>.onnx for analysis, <name>.pt to fine-tune
 DETECTOR_DIR = WEIGHTS_DIR / "detectors"
+DEFAULT_MODEL = "default"  # the model used wherever none is named: Python API, CLI, server, page
 
 
 def shipped_models(suffix: str = ".onnx") -> list[str]:

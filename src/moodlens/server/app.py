@@ -54,7 +54,7 @@ def add_error_handlers(app: FastAPI) -> None:
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
-    settings = settings or ServerSettings.from_env()
+    settings = settings or ServerSettings()
     # uploaded files stay in memory, never spooled to disk (BodySizeLimit bounds them)
     MultiPartParser.spool_max_size = settings.max_upload_bytes + 1
     # the API docs' scripts and styles ship in fastapi-offline's wheel: /docs and /redoc work offline

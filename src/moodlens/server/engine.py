@@ -16,12 +16,12 @@ import cv2
 import numpy as np
 
 from moodlens.runtime.annotate import annotate
-from moodlens.runtime.imaging import ImageError, ImageTooLarge, read_image, sniff_format
+from moodlens.runtime.imaging import ImageError, ImageTooLarge, image_pixels, read_image, sniff_format
 from moodlens.runtime.pipeline import Analyzer
 from moodlens.runtime.results import ImageResult
 from moodlens.runtime.tracking import IouTracker
 from moodlens.runtime.weights import shipped_models
-from moodlens.server.limits import Admission
+from moodlens.server.limits import Admission, PixelBudget
 from moodlens.server.metrics import ServerMetrics
 from moodlens.server.settings import MIN_THRESHOLD, ServerSettings
 
@@ -38,6 +38,7 @@ class Engine:
         self.settings, self.metrics = settings, metrics
         self.pool = ThreadPoolExecutor(settings.threads, thread_name_prefix="analyze")
         self.admission = Admission(settings.max_pending)
+        self.pixels = PixelBudget(settings.max_pixels)
         self.live_connections = 0
         self.analyzers: dict[str, Analyzer] = {}
 
@@ -77,10 +78,11 @@ class Engine:
         worker (a session recorder)."""
         analyzer = self.analyzer(model)
         start = time.perf_counter()
-        rgb = self.decode(data, name)
-        decoded = time.perf_counter()
-        still = tracker is None
-        result = analyzer.analyze_images([rgb], [None], threshold=threshold, max_faces=max_faces, still=still)[0]
+        with self.pixels.hold(image_pixels(data)):
+            rgb = self.decode(data, name)
+            decoded = time.perf_counter()
+            still = tracker is None
+            result = analyzer.analyze_images([rgb], [None], threshold=threshold, max_faces=max_faces, still=still)[0]
         if tracker:
             tracker.assign(result.faces)
         if on_result:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -105,3 +107,26 @@ class Admission:
     def leave(self) -> None:
         with self.lock:
             self.active -= 1
+
+
+class PixelBudget:
+    """At most `limit` decoded pixels in the workers' hands at once. A worker about to decode an image
+    waits until those being analysed leave room for it (one larger than the limit waits to run alone), so
+    the server's memory is bounded by pixels, not by threads times the largest image, whatever the CPU."""
+
+    def __init__(self, limit: int):
+        self.limit, self.used = limit, 0
+        self.room = threading.Condition()
+
+    @contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        pixels = min(pixels, self.limit)
+        with self.room:
+            self.room.wait_for(lambda: self.used + pixels <= self.limit)
+            self.used += pixels
+        try:
+            yield
+        finally:
+            with self.room:
+                self.used -= pixels
+                self.room.notify_all()

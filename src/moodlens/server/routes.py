@@ -13,6 +13,7 @@ from fastapi import APIRouter, File, Query, Request, UploadFile, WebSocket, WebS
 from fastapi.responses import FileResponse, Response
 
 from moodlens.recording.store import StoreError, check_session_name
+from moodlens.runtime.annotate import COLORS, UNREADABLE
 from moodlens.runtime.detection import THRESHOLD as DETECTION_THRESHOLD
 from moodlens.runtime.tracking import IouTracker
 from moodlens.runtime.weights import shipped_models
@@ -45,7 +46,7 @@ def analysis_routes(settings: ServerSettings) -> APIRouter:
         file: Annotated[UploadFile, File(description="a JPEG, PNG, WebP or BMP photo")],
         model: str = settings.model,
         threshold: Threshold = DETECTION_THRESHOLD,
-        max_faces: MaxFaces = 100,
+        max_faces: MaxFaces | None = None,
         annotated_image: bool = False,
         blur: bool = False,
     ) -> dict:
@@ -61,7 +62,7 @@ def analysis_routes(settings: ServerSettings) -> APIRouter:
         files: Annotated[list[UploadFile], File(description="JPEG, PNG, WebP or BMP photos")],
         model: str = settings.model,
         threshold: Threshold = DETECTION_THRESHOLD,
-        max_faces: MaxFaces = 100,
+        max_faces: MaxFaces | None = None,
     ) -> dict:
         engine: Engine = request.app.state.engine
         if len(files) > settings.max_batch_files:
@@ -88,17 +89,26 @@ def analysis_routes(settings: ServerSettings) -> APIRouter:
             "default": settings.model,
             "models": [{"name": name, "labels": engine.analyzer(name).labels} for name in shipped_models()],
             "detectors": ["centerface"],
+            "colors": {label: hex_color(rgb) for label, rgb in COLORS.items()},
+            "unreadable_color": hex_color(UNREADABLE),
         }
 
     return router
 
 
+def hex_color(rgb: tuple[int, int, int]) -> str:
+    return "#" + "".join(f"{channel:02x}" for channel in rgb)
+
+
 def service_routes(settings: ServerSettings) -> APIRouter:
     router = APIRouter()
 
-    @router.api_route("/healthz", methods=["GET", "HEAD"], summary="Liveness")
+    @router.get("/healthz", summary="Liveness")
     async def healthz(request: Request) -> dict:
         return {"status": "ok", "pending": request.app.state.engine.admission.active, "capacity": settings.max_pending}
+
+    # HEAD too, for load balancers; one route per method keeps the OpenAPI operation ids unique
+    router.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics_text(request: Request) -> Response:

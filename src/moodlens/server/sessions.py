@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, Field
 
 from moodlens.recording.export import FORMATS, export_bytes
+from moodlens.recording.options import BUCKET
 from moodlens.recording.recorder import step_of
 from moodlens.recording.store import (
     SESSION_NAME_RULE,
@@ -25,13 +26,23 @@ from moodlens.recording.store import (
     StoreError,
     check_session_name,
 )
-from moodlens.recording.timeline import timeline
+from moodlens.recording.timeline import bucket_start, timeline
 from moodlens.runtime.results import ImageResult
 from moodlens.server.engine import ApiError
 from moodlens.server.settings import ServerSettings
 
 Bucket = Annotated[float, Query(gt=0, le=86_400, description="bucket length in seconds")]
-SessionName = Annotated[str, AfterValidator(check_session_name)]
+
+
+def valid_session_name(name: str) -> str:
+    """The sessions' one rule, as a validation error (422) for pydantic."""
+    try:
+        return check_session_name(name)
+    except StoreError as e:
+        raise ValueError(str(e)) from None
+
+
+SessionName = Annotated[str, AfterValidator(valid_session_name)]
 
 _open_lock = threading.Lock()
 
@@ -76,13 +87,14 @@ def session_routes(settings: ServerSettings) -> APIRouter:
         return {"name": session.name, "created": session.created, "labels": session.labels}
 
     @router.get("/{name}/timeline", summary="The session's timeline in buckets, and its moments to look at")
-    def session_timeline(request: Request, name: str, bucket: Bucket = 10.0, since: float | None = None) -> dict:
+    def session_timeline(request: Request, name: str, bucket: Bucket = BUCKET, since: float | None = None) -> dict:
         store = session_store(request.app)
         session = find_session(store, name)
-        return timeline(session, store.read_steps(session, since), bucket)
+        start = None if since is None else bucket_start(session, since, bucket)
+        return timeline(session, store.read_steps(session, start), bucket)
 
     @router.get("/{name}/export", summary="The timeline as a CSV or Parquet file", response_class=Response)
-    def export(request: Request, name: str, format: Literal["csv", "parquet"] = "csv", bucket: Bucket = 1.0):
+    def export(request: Request, name: str, format: Literal["csv", "parquet"] = "csv", bucket: Bucket = BUCKET):
         store = session_store(request.app)
         session = find_session(store, name)
         content = export_bytes(timeline(session, store.read_steps(session), bucket), format)

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from moodlens.runtime.errors import MoodlensError
 from moodlens.runtime.files import OutputError, write_atomic
 from moodlens.runtime.weights import resolve_checkpoint
 from moodlens.training.models import ModelConfig, create_model
@@ -27,9 +28,9 @@ def read_checkpoint(path: Path) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds (unpickling, zip, runtime) for a file that is not one
-        raise ValueError(f"{path}: not a moodlens checkpoint ({str(e).splitlines()[0][:200]})") from e
+        raise MoodlensError(f"{path}: not a moodlens checkpoint ({str(e).splitlines()[0][:200]})") from e
     if not isinstance(checkpoint, dict) or not {"model_config", "labels", "model"} <= set(checkpoint):
-        raise ValueError(f"{path}: not a moodlens checkpoint (no model_config, labels and model inside)")
+        raise MoodlensError(f"{path}: not a moodlens checkpoint (no model_config, labels and model inside)")
     return checkpoint
 
 
@@ -46,7 +47,7 @@ def load_model(name_or_path: str) -> tuple[nn.Module, ModelConfig, list[str], Pa
 
 def _check_input(role: str, path: Path, cfg: ModelConfig, image_size: int, channels: int) -> None:
     if (cfg.image_size, cfg.in_channels) != (image_size, channels):
-        raise ValueError(
+        raise MoodlensError(
             f"{role} {path} takes {cfg.image_size}x{cfg.image_size}x{cfg.in_channels} faces, "
             f"the model being trained {image_size}x{image_size}x{channels}"
         )
@@ -58,7 +59,7 @@ def load_matching_model(
     """Load a model that must see and say what the model being trained does (a teacher)."""
     model, cfg, model_labels, path = load_model(name_or_path)
     if model_labels != labels:
-        raise ValueError(f"{role} {path} predicts {model_labels}, the model being trained {labels}")
+        raise MoodlensError(f"{role} {path} predicts {model_labels}, the model being trained {labels}")
     _check_input(role, path, cfg, image_size, channels)
     return model, cfg
 
@@ -74,7 +75,7 @@ def load_starting_model(
         return model, cfg
     old = model[-1] if isinstance(model, nn.Sequential) else None
     if not isinstance(old, nn.Linear):
-        raise ValueError(f"--init model {path}: its classes cannot be changed (it does not end in a linear layer)")
+        raise MoodlensError(f"--init model {path}: its classes cannot be changed (it does not end in a linear layer)")
     new = nn.Linear(old.in_features, len(labels))
     with torch.no_grad():
         for row, name in enumerate(labels):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from moodlens.argtypes import NON_NEGATIVE, POSITIVE, POSITIVE_INT, SHARE, UNIT_OPEN, emotion_list, number
 from moodlens.data.sampling import BALANCE_MODES
+from moodlens.runtime.errors import MoodlensError
 
 OPTIMIZERS = ("sgd", "adamw")
 DEFAULT_LR = {"sgd": 0.1, "adamw": 2e-3}  # peak learning rate when --lr is not given
@@ -127,7 +128,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("votes_weight", "teacher_weight", "photos_teacher_weight"):
             if getattr(self, name) is not None and not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
+                raise MoodlensError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
 
     @classmethod
     def from_run(cls, run_dir: Path) -> TrainConfig:

@@ -16,6 +16,7 @@ import torch
 
 from moodlens.data.faces import FaceData
 from moodlens.data.readers import DatasetError
+from moodlens.runtime.errors import MoodlensError
 from moodlens.runtime.files import write_atomic
 from moodlens.training.checkpoints import load_matching_model
 from moodlens.training.config import TrainConfig
@@ -48,7 +49,7 @@ def read_predictions(path: str | Path, labels: list[str]) -> dict[str, np.ndarra
     except (KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise DatasetError(f"teacher {path}: not a file of teacher predictions (a run's {TEACHER_FILE})") from e
     if file_labels != labels:
-        raise ValueError(f"teacher {path} predicts {file_labels}, the model being trained {labels}")
+        raise MoodlensError(f"teacher {path} predicts {file_labels}, the model being trained {labels}")
     return dict(zip(digests, probs, strict=True))
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from moodlens.runtime.errors import MoodlensError
 from moodlens.runtime.hardware import amx_supported, cpu_field
 from moodlens.training.config import DEVICES, PRECISIONS
 from moodlens.training.transforms import to_tensor
@@ -21,11 +22,11 @@ def bf16_supported() -> bool:
 def resolve_device(device: str) -> torch.device:
     """'auto' is this process's CUDA GPU (LOCAL_RANK under torchrun) where PyTorch sees one, else the CPU."""
     if device not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+        raise MoodlensError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
     if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise ValueError("--device cuda: PyTorch sees no CUDA GPU here (a CPU-only build or no driver); use cpu")
+        raise MoodlensError("--device cuda: PyTorch sees no CUDA GPU here (a CPU-only build or no driver); use cpu")
     return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
 
 
@@ -47,7 +48,7 @@ def resolve_precision(precision: str, on_gpu: bool = False) -> str:
             return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
         return "bf16" if bf16_supported() and amx_supported() else "fp32"
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise MoodlensError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     return precision
 
 

@@ -250,7 +250,7 @@ def _truncate_log(path: Path, epochs: int) -> None:
     """On resume, drop log lines of epochs after the last checkpoint (killed between log and save)."""
     if path.exists():
         lines = [line for line in path.read_text().splitlines() if line and json.loads(line)["epoch"] <= epochs]
-        path.write_text("".join(line + "\n" for line in lines))
+        write_atomic(path, "".join(line + "\n" for line in lines))
 
 
 def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[int, dict], None] | None = None) -> dict:

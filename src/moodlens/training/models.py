@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from moodlens.runtime.errors import MoodlensError
+
 
 @dataclass
 class ModelConfig:
@@ -39,7 +41,7 @@ def register_model(name: str, default_width: int, summary: str):
 
 def create_model(cfg: ModelConfig) -> nn.Module:
     if cfg.name not in MODELS:
-        raise ValueError(f"unknown model {cfg.name!r}; available: {', '.join(sorted(MODELS))}")
+        raise MoodlensError(f"unknown model {cfg.name!r}; available: {', '.join(sorted(MODELS))}")
     builder, default_width, _ = MODELS[cfg.name]
     if cfg.width is None:
         cfg.width = default_width

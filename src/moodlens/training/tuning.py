@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import optuna
 
+from moodlens.runtime.files import write_atomic
 from moodlens.training.config import TrainConfig
 from moodlens.training.loop import train
 from moodlens.training.models import MODELS
@@ -66,7 +67,7 @@ def tune(base: TrainConfig, trials: int, out: str) -> dict:
             {"number": t.number, "state": t.state.name, "value": t.value, "params": t.params} for t in study.trials
         ],
     }
-    (out_dir / "best.json").write_text(json.dumps(summary, indent=2))
+    write_atomic(out_dir / "best.json", json.dumps(summary, indent=2))
     plot_search(study, out_dir / "search.png")
     return summary
 
@@ -85,5 +86,5 @@ def plot_search(study: optuna.Study, path: Path) -> None:
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)

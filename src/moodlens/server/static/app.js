@@ -1,11 +1,9 @@
 // The moodlens page: photo upload and webcam mode, drawing what the API returns. No external assets.
 "use strict";
 
-const COLORS = {
-  angry: "#dc322f", disgust: "#859900", fear: "#6c71c4", happy: "#fabe14",
-  sad: "#268bd2", surprise: "#d33682", neutral: "#a0a0a0", contempt: "#cb4b16",
-};
-const UNREADABLE = "#5a5a5a";  // faces found but too small to read: no emotion
+// the emotions' colours, as the server draws them (GET /v1/models), and faces too small to read
+const COLORS = {};
+let UNREADABLE = "#5a5a5a";
 const percent = (p) => `${Math.round(p * 100)}%`;
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -14,13 +12,16 @@ const state = {
 };
 
 function query(extra = {}) {
-  const params = new URLSearchParams({ model: $("model").value || "default", ...extra });
+  const model = $("model").value;  // none chosen yet: the server's default
+  const params = new URLSearchParams({ ...(model ? { model } : {}), ...extra });
   return params.toString();
 }
 
 async function loadModels() {
   const response = await fetch("v1/models");
   const body = await response.json();
+  Object.assign(COLORS, body.colors);
+  UNREADABLE = body.unreadable_color;
   for (const model of body.models) {
     const option = new Option(`${model.name} (${model.labels.length} emotions)`, model.name);
     option.selected = model.name === body.default;

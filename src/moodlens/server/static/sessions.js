@@ -2,7 +2,7 @@
 // every few seconds while it is shown, so that a session being recorded grows on the screen.
 "use strict";
 
-const sessionView = { timer: null, line: null };
+const sessionView = { timer: null, line: null, loop: 0 };
 const REFRESH_MS = 2000;
 
 async function loadSessionList() {
@@ -90,7 +90,7 @@ function drawSession(line) {
 function describeSession(line) {
   const steps = line.buckets.reduce((n, r) => n + r.steps, 0);
   const parts = [`${steps} steps over ${timeText(line.buckets.length ? line.buckets.at(-1).t + line.bucket : 0)}`];
-  for (const [name, t] of Object.entries(line.markers)) {
+  for (const [name, t] of line.buckets.length > 1 ? Object.entries(line.markers) : []) {  // one bucket: no extremes
     const row = line.buckets.find((r) => r.t === t);
     parts.push(`${name === "highest_positive" ? "most" : "least"} positive at ${timeText(t)} (${percent(row.positive_share)})`);
   }
@@ -119,12 +119,17 @@ async function refreshSessions() {
   await showSession();
 }
 
+// the next refresh is asked for only when the last one has been answered: requests never pile up, however
+// long a large session's timeline takes; a new loop (the view opened again) ends the one before
+async function refreshLoop(loop) {
+  try { await refreshSessions(); } catch (error) { $("session-text").textContent = String(error); }
+  if (loop === sessionView.loop) sessionView.timer = setTimeout(() => refreshLoop(loop), REFRESH_MS);
+}
+
 document.addEventListener("modechange", (event) => {
-  clearInterval(sessionView.timer);
-  sessionView.timer = null;
-  if (event.detail !== "sessions") return;
-  refreshSessions();
-  sessionView.timer = setInterval(refreshSessions, REFRESH_MS);
+  clearTimeout(sessionView.timer);
+  sessionView.loop += 1;
+  if (event.detail === "sessions") refreshLoop(sessionView.loop);
 });
 $("session-list").addEventListener("change", showSession);
 $("session-bucket").addEventListener("change", showSession);
