@@ -1,0 +1,56 @@
+"""Crowd shares corrected for the model's confusions (runtime.quantify), on real faces and a real ONNX model."""
+
+import numpy as np
+import pytest
+
+from moodlens.data.faces import load_dataset
+from moodlens.runtime.classifier import OnnxClassifier
+from moodlens.runtime.quantify import Confusion, adjusted_shares, corrected_shares
+from moodlens.runtime.weights import resolve_onnx
+from moodlens.training.data import class_index
+
+from conftest import FERPLUS_VALID
+
+
+def test_shares_that_explain_the_answers_exactly_are_found():
+    rng = np.random.default_rng(1)
+    confusion = rng.dirichlet(np.ones(5) * 0.5, size=5) + 2 * np.eye(5)
+    confusion /= confusion.sum(axis=1, keepdims=True)
+    truth = np.array([0.5, 0.3, 0.2, 0.0, 0.0])
+    assert adjusted_shares(truth @ confusion, confusion, iterations=5000) == pytest.approx(truth, abs=1e-3)
+
+
+@pytest.fixture(scope="module")
+def ferplus_answers():
+    """ferplus's probabilities (with flip) on FER+ validation faces, which it never trained on."""
+    classifier = OnnxClassifier(resolve_onnx("ferplus"), threads=1)
+    faces = load_dataset(FERPLUS_VALID, per_class=120)
+    truth = class_index(faces, classifier.labels)
+    return classifier.labels, classifier.predict(faces.images, tta="flip"), truth
+
+
+def test_a_skewed_crowd_of_real_faces_is_read_closer_than_by_counting(ferplus_answers):
+    labels, probs, truth = ferplus_answers
+    rng = np.random.default_rng(0)
+    calibration = np.zeros(len(truth), bool)
+    calibration[rng.permutation(len(truth))[: len(truth) // 2]] = True
+    confusion = Confusion.measure(labels, probs[calibration], truth[calibration])
+    wanted = {"sad": 40, "neutral": 10, "fear": 20, "happy": 10, "angry": 20}  # a crowd unlike the model's data
+    crowd = np.concatenate(
+        [rng.choice(np.flatnonzero(~calibration & (truth == labels.index(e))), n) for e, n in wanted.items()]
+    )
+    true = np.bincount(truth[crowd], minlength=len(labels)) / len(crowd)
+    counted = np.bincount(probs[crowd].argmax(1), minlength=len(labels)) / len(crowd)
+    share, low, high = corrected_shares(probs[crowd], confusion)
+    assert np.abs(share - true).mean() < np.abs(counted - true).mean()
+    assert share.sum() == pytest.approx(1, abs=1e-3) and np.all((low <= share) & (share <= high))
+    assert np.mean((low <= true) & (true <= high)) >= 0.75  # 8 shares: most intervals hold their truth
+
+
+def test_a_crowd_of_three_gets_wide_intervals_and_none_gets_no_share(ferplus_answers):
+    labels, probs, truth = ferplus_answers
+    confusion = Confusion.measure(labels, probs, truth)
+    _, low, high = corrected_shares(probs[:3], confusion)
+    assert (high - low).max() > 0.5
+    nothing = corrected_shares(probs[:0], confusion)
+    assert all(np.isnan(part).all() for part in nothing)
