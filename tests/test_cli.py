@@ -24,11 +24,13 @@ def assert_one_line_error(result, *fragments):
         assert fragment in lines[0]
 
 
+@pytest.mark.slow
 def test_missing_path(tmp_path):
     assert_one_line_error(run_cli("train", tmp_path / "nowhere", "--out", tmp_path / "r"), "no such file")
     assert_one_line_error(run_cli("eval", tmp_path / "nowhere", "--model", "x", "--out", tmp_path / "e"))
 
 
+@pytest.mark.slow
 def test_empty_class_folder_and_unknown_label(tmp_path):
     data = tmp_path / "data"
     (data / "happy").mkdir(parents=True)
@@ -61,6 +63,7 @@ def test_every_option_has_help_and_train_shows_its_defaults():
     assert "0.1 for sgd, 0.002 for adamw" in text and "--no-clean" in text and "--teacher MODEL" in text
 
 
+@pytest.mark.slow
 def test_models_lists_the_registry():
     result = run_cli("models")
     assert result.returncode == 0

@@ -124,6 +124,7 @@ def test_a_record_that_cannot_start_leaves_no_session_and_memory_databases_are_r
         assert refused.returncode == 2 and "in-memory database keeps nothing" in refused.stderr
 
 
+@pytest.mark.slow
 def test_a_damaged_video_is_reported_and_what_it_gave_is_kept(tmp_path):
     photo = cv2.imread(str(COUPLE))
     writer = cv2.VideoWriter(str(tmp_path / "whole.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, photo.shape[1::-1])

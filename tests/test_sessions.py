@@ -85,6 +85,7 @@ def test_a_newer_schema_is_refused_and_an_older_one_upgraded(database):
         assert db.execute(meta_table.select()).first().value == str(SCHEMA_VERSION)
 
 
+@pytest.mark.slow
 def test_recording_a_video_then_again_continues_without_duplicates(database, pan_video, tmp_path):
     first = run_cli("record", pan_video, "--session", "talk", "--db", database, "--fps", "2")
     assert first.returncode == 0, first.stderr
