@@ -155,8 +155,11 @@ class Store:
         except StoreError:
             raise
         except SQLAlchemyError as e:
-            cause = first_line(getattr(e, "orig", None) or e)
-            raise StoreError(f"{self.url}: cannot {doing} ({cause})") from e
+            raise self.failure(doing, e) from e
+
+    def failure(self, doing: str, error: SQLAlchemyError) -> StoreError:
+        """The database error as one line: what could not be done, and the driver's first line of why."""
+        return StoreError(f"{self.url}: cannot {doing} ({first_line(getattr(error, 'orig', None) or error)})")
 
     def upgrade(self, attempts: int = 5) -> None:
         """Create the tables if missing, then bring an older schema up to SCHEMA_VERSION. Recorders starting
@@ -171,8 +174,7 @@ class Store:
             except SQLAlchemyError as e:  # a race lost is tried again; not a database, a read-only folder are not
                 racing = isinstance(e, IntegrityError | ProgrammingError | OperationalError)
                 if not racing or attempt == attempts - 1:
-                    cause = first_line(getattr(e, "orig", None) or e)
-                    raise StoreError(f"{self.url}: cannot open the database ({cause})") from e
+                    raise self.failure("open the database", e) from e
                 time.sleep(0.2 * (attempt + 1))
 
     def upgrade_schema(self, db: Connection) -> None:

@@ -51,10 +51,10 @@ def allowed_hosts(settings: ServerSettings) -> list[str]:
     return sorted({*LOOPBACK_NAMES, settings.host, f"[{settings.host}]" if ":" in settings.host else settings.host})
 
 
-def writes_session(scope: Scope) -> bool:
+def writes_session(scope: Scope, query: dict[str, list[str]]) -> bool:
     """Whether the request changes stored sessions: a write to /v1/sessions, or a live socket that records."""
     if scope["type"] == "websocket":
-        return bool(parse_qs(scope.get("query_string", b"").decode()).get("session"))
+        return bool(query.get("session"))
     return scope["path"].startswith("/v1/sessions") and scope["method"] not in SAFE_METHODS
 
 
@@ -77,12 +77,12 @@ class RequestGuard:
         writes = scope["type"] == "websocket" or scope["method"] not in SAFE_METHODS
         if writes and not same_origin(headers):
             return 403, "requests from other web pages are refused"
-        if not writes_session(scope) or self.open_writes:
+        query = parse_qs(scope.get("query_string", b"").decode())
+        if not writes_session(scope, query) or self.open_writes:
             return None
         if not self.token:
             return 403, "this server listens beyond loopback without --token: set one to record or delete sessions"
-        query_token = parse_qs(scope.get("query_string", b"").decode()).get("token", [""])[0]
-        given = headers.get("authorization", "").removeprefix("Bearer ").strip() or query_token
+        given = headers.get("authorization", "").removeprefix("Bearer ").strip() or query.get("token", [""])[0]
         if not hmac.compare_digest(given.encode(), self.token.encode()):
             return 401, "this needs the server's token (Authorization: Bearer TOKEN)"
         return None
