@@ -1,160 +1,192 @@
-"""How far a crowd's reported emotion shares are from the truth: counting each face's top emotion (today)
-against shares corrected for the model's confusions (runtime.quantify), with their intervals' coverage.
+"""How far a crowd's reported emotion shares are from the truth: counting each face's top emotion (as before
+issue 28) against the corrected shares moodlens reports (runtime.crowd), with their intervals' coverage.
 
-    python benchmarks/crowd_mood.py --model ferplus [--crowds 200 --size 100]
-    python benchmarks/crowd_mood.py --model default --folds runs/default-photos-r8   # out of fold
+    python benchmarks/crowd_mood.py --model default --folds runs/default-photos-r8/onnx --out R.json
+    python benchmarks/crowd_mood.py --model ferplus --out R.json
 
-Every muxspace photo is analysed once through the shipped path (`Analyzer`: detection, crop, the ONNX model
-with flip) and its largest face kept. Crowds of `--size` photos are drawn with known shares: shares from a
-flat Dirichlet over the six emotions with enough photos, photos drawn for each (again only where an emotion
-has fewer photos than the crowd asks). The confusion the correction needs is measured on photos the crowd
-does not hold and the model never trained on: for a model that never saw these photos (`ferplus`), the
-photos are split in two halves, each half's crowds corrected with the other half's confusion; for
-`default`, which trained on them, each photo is read by the fold model that never saw it (`--folds`, the
-runs of recipes/default_photos.sh exported to ONNX), and the two halves are used the same way.
+Photo crowds: every muxspace photo's largest face is read once (detection, crop, the ONNX model with flip,
+the shipped temperature); crowds of known shares are drawn from them: shares from a flat Dirichlet over the
+six emotions with enough photos, photos drawn for each (with repeats only where an emotion has fewer photos
+than the crowd asks). The confusion the correction needs is measured on photos the crowd does not hold and
+the model never trained on: the photos are split in two halves, each half's crowds corrected with the other
+half's confusion. A model that trained on the photos (`default`) reads each photo with the fold model that
+never saw it (`--folds`: recipes/default_photos.sh's runs exported to ONNX).
+
+Grid crowds (`--grids`): 100 FER+ validation faces (never trained on) laid out in a 10 x 10 grid photo
+and analysed whole by `Analyzer` with the shipped calibration, exactly as `moodlens analyze` would; the
+truth is the 100 faces' majority votes.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import functools
 import json
+import operator
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 from paths import SHARED
 
-from moodlens.data.labels import canonical_label
+from moodlens.data.faces import load_dataset
+from moodlens.evaluation.calibrate import Answers, held_out_answers
+from moodlens.runtime.calibration import Calibration, tempered
+from moodlens.runtime.crowd import CrowdSummary, crowd_summary, summarize, wilson_interval
 from moodlens.runtime.hardware import cpu_field, cpu_flags
-from moodlens.runtime.imaging import read_image
 from moodlens.runtime.pipeline import Analyzer
-from moodlens.runtime.quantify import PRIOR_FACES, Confusion, corrected_shares
-from moodlens.runtime.results import wilson_interval
+from moodlens.runtime.quantify import Confusion
+from moodlens.runtime.weights import resolve_onnx
+from moodlens.training.data import class_index
 
 EMOTIONS = ["angry", "disgust", "happy", "sad", "surprise", "neutral"]  # those with 80 photos or more
-MUXSPACE = SHARED / "muxspace"
+FOLDS = Path.home() / ".cache" / "moodlens" / "muxspace-folds"  # recipes/muxspace_folds.py's default
+CELL, FACE = 96, 64  # a grid cell and the face in it, in pixels
 
 
-def photo_labels() -> dict[str, str]:
-    with open(MUXSPACE / "legend.csv", newline="") as f:
-        return {row["image"]: canonical_label(row["emotion"]) for row in csv.DictReader(f)}
-
-
-def fold_of(folds: Path | None) -> dict[str, int]:
-    """Which fold's validation each photo was in (the fold model that never saw it)."""
+def photo_answers(model: str, folds: Path | None) -> Answers:
+    """Each photo's largest face, read raw (the temperature is applied by the caller)."""
     if folds is None:
-        return {}
-    cache = Path.home() / ".cache" / "moodlens" / "muxspace-folds"
-    owner = {}
-    for fold in range(4):
-        with open(cache / f"fold{fold}" / "val" / "legend.csv", newline="") as f:
-            owner.update({row["image"]: fold for row in csv.DictReader(f)})
-    return owner
-
-
-def read_photos(model: str, folds: Path | None) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(labels, probabilities (N, K) of each photo's largest face, true class index (N,)), photos without a
-    readable face left out."""
-    truth, owner = photo_labels(), fold_of(folds)
-    sources = [str(folds / f"fold{f}.onnx") for f in range(4)] if folds else [model]
-    analyzers = [Analyzer(source, threads=2) for source in sources]
-    labels = analyzers[0].labels
-    probs, classes = [], []
-    for name, emotion in sorted(truth.items()):
-        if emotion not in labels or (folds and name not in owner):
-            continue
-        faces = analyzers[owner.get(name, 0)].analyze(read_image(MUXSPACE / "images" / name)).faces
-        readable = [face for face in faces if face.readable]
-        if readable:
-            largest = max(readable, key=lambda face: face.box[2] * face.box[3])
-            probs.append([largest.scores[label] for label in labels])
-            classes.append(labels.index(emotion))
-    return labels, np.array(probs), np.array(classes)
+        return held_out_answers(resolve_onnx(model), SHARED / "muxspace", "centerface")
+    parts = [held_out_answers(folds / f"fold{k}.onnx", FOLDS / f"fold{k}" / "val", "centerface") for k in range(4)]
+    return functools.reduce(operator.add, parts)
 
 
 def draw_crowd(rng: np.random.Generator, pool: dict[int, np.ndarray], size: int) -> np.ndarray:
-    """Indices of a crowd: shares from a flat Dirichlet, photos of each emotion drawn without repeats where
+    """Indices of a crowd: shares from a flat Dirichlet, faces of each emotion drawn without repeats where
     there are enough."""
     counts = rng.multinomial(size, rng.dirichlet(np.ones(len(pool))))
-    picked = [
-        rng.choice(photos, n, replace=n > len(photos)) for (_, photos), n in zip(pool.items(), counts, strict=True)
-    ]
+    picked = [rng.choice(faces, n, replace=n > len(faces)) for faces, n in zip(pool.values(), counts, strict=True)]
     return np.concatenate(picked)
 
 
-def score(labels: list[str], probs: np.ndarray, classes: np.ndarray, crowds: int, size: int, seed: int) -> dict:
+class Scores:
+    """Errors and interval hits of counting and of the reported (corrected) shares."""
+
+    def __init__(self, labels: list[str]):
+        self.labels = labels
+        self.errors: dict[str, list] = {"count": [], "corrected": []}
+        self.covered: dict[str, list] = {"count": [], "corrected": []}
+        self.widths: list[np.ndarray] = []
+
+    def add(self, true: np.ndarray, counts: np.ndarray, summary: CrowdSummary) -> None:
+        n = counts.sum()
+        wilson = np.array([wilson_interval(c / n, n) for c in counts])
+        shares = [summary.shares[label] for label in self.labels]
+        reported = np.array([[s.share, s.low, s.high] for s in shares])
+        for method, (estimate, low, high) in {
+            "count": (counts / n, wilson[:, 0], wilson[:, 1]),
+            "corrected": reported.T,
+        }.items():
+            self.errors[method].append(estimate - true)
+            self.covered[method].append((low - 1e-9 <= true) & (true <= high + 1e-9))
+        self.widths.append(reported[:, 2] - reported[:, 1])
+
+    def report(self) -> dict:
+        drawn = [self.labels.index(e) for e in EMOTIONS]
+        out = {}
+        for method in self.errors:
+            errors, covered = np.array(self.errors[method]), np.array(self.covered[method])
+            out[method] = {
+                "mean_abs_error_points": round(100 * float(np.abs(errors).mean()), 2),
+                "worst_error_points": round(100 * float(np.abs(errors).max()), 1),
+                "bias_points": {
+                    label: round(100 * float(errors[:, k].mean()), 2) for k, label in enumerate(self.labels)
+                },
+                "max_abs_bias_points": round(100 * float(np.abs(errors.mean(axis=0)).max()), 2),
+                "coverage": round(float(covered.mean()), 3),
+                "coverage_of_emotions_drawn": round(float(covered[:, drawn].mean()), 3),
+            }
+        out["corrected"]["mean_interval_width_points"] = round(100 * float(np.mean(self.widths)), 1)
+        return out
+
+
+def photo_crowds(answers: Answers, temperature: float, crowds: int, size: int, seed: int) -> dict:
+    labels, probs, classes = answers.labels, tempered(answers.probs, temperature), answers.truth
     rng = np.random.default_rng(seed)
     halves = np.zeros(len(classes), bool)
     for c in np.unique(classes):  # a stratified half: each emotion split evenly
         members = rng.permutation(np.flatnonzero(classes == c))
         halves[members[: len(members) // 2]] = True
-    errors = {"count": [], "corrected": []}
-    covered = {"count": [], "corrected": []}
-    seconds = []
+    scores, seconds = Scores(labels), []
     for half in (halves, ~halves):
-        confusion = Confusion.measure(labels, probs[~half], classes[~half])
+        calibration = Calibration(temperature, Confusion.measure(labels, probs[~half], classes[~half]), "other half")
         pool = {labels.index(e): np.flatnonzero(half & (classes == labels.index(e))) for e in EMOTIONS}
         for _ in range(crowds // 2):
             crowd = draw_crowd(rng, pool, size)
-            true = np.bincount(classes[crowd], minlength=len(labels)) / len(crowd)
-            counted = np.bincount(probs[crowd].argmax(1), minlength=len(labels))
-            wilson = np.array([wilson_interval(int(c), len(crowd)) for c in counted])
+            counts = np.bincount(probs[crowd].argmax(1), minlength=len(labels))
             start = time.perf_counter()
-            share, low, high = corrected_shares(probs[crowd], confusion)
+            sums = dict(zip(labels, probs[crowd].sum(axis=0), strict=True))
+            summary = summarize(labels, size, size, dict(zip(labels, counts, strict=True)), sums, calibration)
             seconds.append(time.perf_counter() - start)
-            for method, (estimate, lo, hi) in {
-                "count": (counted / len(crowd), wilson[:, 0], wilson[:, 1]),
-                "corrected": (share, low, high),
-            }.items():
-                errors[method].append(estimate - true)
-                covered[method].append((lo - 1e-9 <= true) & (true <= hi + 1e-9))
-    return {method: summary(labels, np.array(errors[method]), np.array(covered[method])) for method in errors} | {
-        "ms_per_crowd_corrected": round(1000 * float(np.median(seconds)), 1)
-    }
+            scores.add(np.bincount(classes[crowd], minlength=len(labels)) / size, counts, summary)
+    return {**scores.report(), "ms_per_summary": round(1000 * float(np.median(seconds)), 1)}
 
 
-def summary(labels: list[str], errors: np.ndarray, covered: np.ndarray) -> dict:
-    """Mean absolute error and worst error in points, each emotion's mean signed error (bias) in points,
-    and how often the 95 % intervals held the true share."""
-    return {
-        "mean_abs_error_points": round(100 * float(np.abs(errors).mean()), 2),
-        "worst_error_points": round(100 * float(np.abs(errors).max()), 1),
-        "bias_points": {label: round(100 * float(errors[:, k].mean()), 2) for k, label in enumerate(labels)},
-        "max_abs_bias_points": round(100 * float(np.abs(errors.mean(axis=0)).max()), 2),
-        "coverage": round(float(covered.mean()), 3),
-    }
+def grid_crowds(model: str, crowds: int, seed: int) -> dict:
+    """Crowds of 100 FER+ validation faces in one grid photo each, analysed as `moodlens analyze` would."""
+    analyzer = Analyzer(model, threads=2)
+    faces = load_dataset(SHARED / "ferplus" / "FER2013Valid", 48, 1)
+    truth = class_index(faces, analyzer.labels)
+    pool = {analyzer.labels.index(e): np.flatnonzero(truth == analyzer.labels.index(e)) for e in EMOTIONS}
+    rng, scores, found = np.random.default_rng(seed), Scores(analyzer.labels), []
+    for _ in range(crowds):
+        crowd = rng.permutation(draw_crowd(rng, pool, 100))
+        result = analyzer.analyze(grid_photo(faces.images[crowd]))
+        readable = [face for face in result.faces if face.readable]
+        counts = np.array([sum(face.emotion == label for face in readable) for label in analyzer.labels])
+        summary = crowd_summary(result.faces, analyzer.labels, analyzer.calibration)
+        scores.add(np.bincount(truth[crowd], minlength=len(analyzer.labels)) / 100, counts, summary)
+        found.append(len(readable))
+    return {**scores.report(), "mean_faces_read_of_100": round(float(np.mean(found)), 1)}
+
+
+def grid_photo(faces: np.ndarray) -> np.ndarray:
+    """100 grey 48 x 48 faces enlarged to FACE pixels, each in a CELL of mid grey, 10 to a row (RGB)."""
+    pad = (CELL - FACE) // 2
+    grid = np.full((10 * CELL, 10 * CELL), 128, np.uint8)
+    for k, face in enumerate(faces):
+        top, left = (k // 10) * CELL + pad, (k % 10) * CELL + pad
+        grid[top : top + FACE, left : left + FACE] = cv2.resize(
+            face[..., 0], (FACE, FACE), interpolation=cv2.INTER_CUBIC
+        )
+    return np.stack([grid] * 3, axis=-1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="ferplus", help="shipped model or .onnx file (without --folds)")
-    parser.add_argument("--folds", type=Path, help="folder with fold0.onnx ... fold3.onnx: read out of fold")
+    parser.add_argument("--model", default="default", help="shipped model or .onnx file with its calibration")
+    parser.add_argument("--folds", type=Path, help="folder with fold0.onnx ... fold3.onnx: photos read out of fold")
     parser.add_argument("--crowds", type=int, default=200)
-    parser.add_argument("--size", type=int, default=100)
+    parser.add_argument("--sizes", default="100,30,10,3", help="crowd sizes, comma-separated")
+    parser.add_argument("--grids", type=int, default=0, help="this many grid photos of FER+ faces too")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    labels, probs, classes = read_photos(args.model, args.folds)
+    answers, calibration = photo_answers(args.model, args.folds), Analyzer(args.model).calibration
     result = {
         "model": args.model if args.folds is None else f"{args.model}, out of fold ({args.folds})",
-        "photos": len(classes),
-        "crowds": args.crowds,
-        "crowd_size": args.size,
+        "temperature": calibration.temperature,
+        "photos": len(answers.truth),
+        "photo_accuracy": round(float((answers.probs.argmax(1) == answers.truth).mean()), 4),
+        "crowds_per_size": args.crowds,
         "emotions_drawn": EMOTIONS,
-        "photo_accuracy": round(float((probs.argmax(1) == classes).mean()), 4),
-        "prior_faces": PRIOR_FACES,
-        "prior_faces_note": "chosen among 0, 0.5, 1, 2, 5 and 10 on these crowds with --model ferplus (mean abs "
-        "error 5.56, 4.04, 4.01, 4.27, 4.86, 5.46 points): 1 is the usual one-observation prior, not the best",
-        **score(labels, probs, classes, args.crowds, args.size, args.seed),
-        "machine": {"cpu": cpu_field("model name"), "avx512f": "avx512f" in cpu_flags(), "cores_used": 2},
-        "command": "python benchmarks/crowd_mood.py "
-        + (f"--model {args.model}" if args.folds is None else f"--model {args.model} --folds {args.folds}")
-        + f" --crowds {args.crowds} --size {args.size} --seed {args.seed} --out {args.out}",
+        "photo_crowds": {
+            size: photo_crowds(answers, calibration.temperature, args.crowds, int(size), args.seed)
+            for size in args.sizes.split(",")
+        },
     }
+    if args.grids:
+        result["grid_crowds"] = {"grids": args.grids, **grid_crowds(args.model, args.grids, args.seed)}
+    result["machine"] = {"cpu": cpu_field("model name"), "avx512f": "avx512f" in cpu_flags(), "cores_used": 2}
+    result["command"] = "python benchmarks/crowd_mood.py " + " ".join(
+        f"--{key} {value}" for key, value in vars(args).items() if value is not None
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("photos", "photo_accuracy", "count", "corrected")}, indent=1))
+    summary = {size: {m: r[m] for m in ("count", "corrected")} for size, r in result["photo_crowds"].items()}
+    print(json.dumps({"photo_crowds": summary, "grid_crowds": result.get("grid_crowds")}, indent=1))
 
 
 if __name__ == "__main__":

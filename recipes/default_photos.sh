@@ -5,7 +5,8 @@
 # model trained on all photos. Every run resumes where it stopped when the script is started again.
 # REPEAT sets how often each photo is seen per epoch (4); CONTROL=0 skips the control run; EXTRA adds
 # training options to every run (e.g. EXTRA="--balance weights"); CV=0 skips the folds (when they were
-# scored already) and trains only the model on all photos. TEACHER distils a trained model into every run:
+# scored already) and trains only the model on all photos; ALL=0 trains the folds alone (to measure a shipped
+# model's confusions out of fold, issue 28). TEACHER distils a trained model into every run:
 # the model on all photos runs first and keeps the teacher's predictions for all faces, which the
 # control and the folds then distil from (the teacher is run once, and never saw a muxspace photo).
 # A committed prediction file goes in EXTRA instead, e.g. with the photos kept to their own labels:
@@ -39,4 +40,4 @@ fi
 [ "${CV:-1}" = 0 ] || for fold in 0 1 2 3; do
     run "fold$fold" --photos "$FOLDS/fold$fold/train" --photos-repeat "$REPEAT" $TAUGHT
 done
-[ -n "$TEACHER" ] || run all --photos ../shared/data/muxspace --photos-repeat "$REPEAT"
+[ -n "$TEACHER" ] || [ "${ALL:-1}" = 0 ] || run all --photos ../shared/data/muxspace --photos-repeat "$REPEAT"

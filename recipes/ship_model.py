@@ -45,7 +45,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         result = export(str(target), str(Path(tmp) / "model.onnx"), args.data, args.calibration)
         shutil.copyfile(result["int8"] or result["fp32"], WEIGHTS_DIR / f"{args.name}.onnx")
+    (WEIGHTS_DIR / f"{args.name}.calibration.json").unlink(missing_ok=True)  # measured on the model replaced
     print(f"{WEIGHTS_DIR / args.name}.onnx: {'int8' if result['int8'] else 'fp32'}, {json.dumps(result)}")
+    print(f"now calibrate it: python recipes/calibrate_shipped.py {args.name} [--folds DIR]")
 
 
 if __name__ == "__main__":

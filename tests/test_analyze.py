@@ -14,6 +14,7 @@ from PIL import Image
 
 from moodlens.analysis.summaries import smoothed
 from moodlens.evaluation.boxes import BoxScore, read_imglab
+from moodlens.runtime.crowd import crowd_summary
 from moodlens.runtime.detection import load_detector
 from moodlens.runtime.imaging import ImageError, read_image
 from moodlens.runtime.results import to_dataframe
@@ -47,9 +48,9 @@ def test_group_photo_faces_and_summary(analyzer):
         assert set(face.scores) == set(analyzer.labels)
         assert abs(sum(face.scores.values()) - 1) < 1e-3
         assert face.emotion == max(face.scores, key=face.scores.get)
-    summary = result.summary(analyzer.labels)
-    assert summary["faces"] == 7 and sum(summary["counts"].values()) == 7
-    assert summary["dominant"] in analyzer.labels
+    summary = crowd_summary(result.faces, analyzer.labels, analyzer.calibration)
+    assert summary.faces == 7 and sum(summary.counts.values()) == 7
+    assert summary.dominant in analyzer.labels and summary.method == "corrected"
     frame = result.to_dict()
     assert set(frame) == {"path", "width", "height", "faces"}
     assert set(frame["faces"][0]) == {"box", "score", "emotion", "scores", "size", "readable", "facing"}

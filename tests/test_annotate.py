@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from moodlens.runtime.annotate import Style, annotate, layout, overlaps
+from moodlens.runtime.crowd import crowd_summary
 from moodlens.runtime.imaging import read_image
 
 from conftest import SELFIE, SHARED
@@ -31,8 +32,8 @@ def test_labels_and_bars_cover_no_other_face_and_stay_in_the_picture(analyzer, p
         others += [r for j, r in drawn if r is not rect]
         assert not any(overlaps(rect, other) for other in others), (i, rect)
     assert all(p.label is None and p.bars is None for p, f in zip(placements, faces, strict=True) if not f.readable)
-    drawn_image = annotate(image, faces, analyzer.labels)
+    drawn_image = annotate(image, faces, crowd_summary(faces, analyzer.labels, analyzer.calibration))
     assert np.abs(drawn_image[:height].astype(int) - image).mean() > 1
     # the legend and mood panel under the picture: as tall for any faces, so every video frame has one size
-    assert drawn_image.shape == annotate(image, [], analyzer.labels).shape
+    assert drawn_image.shape == annotate(image, [], crowd_summary([], analyzer.labels)).shape
     assert drawn_image.shape[0] - height >= 3 * style.line and drawn_image.shape[1] == width

@@ -1,4 +1,5 @@
-"""Crowds: small faces are counted but not read, and the mood of the readable ones comes with 95 % intervals."""
+"""Crowds: small faces are counted but not read, and the mood of the readable ones comes with 95 % intervals,
+corrected for the model's confusions where it ships a calibration."""
 
 import csv
 import json
@@ -8,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from moodlens import Analyzer
-from moodlens.runtime.results import READABLE_WIDTH, Z95, CrowdTally, summary_lines, wilson_interval
+from moodlens.runtime.crowd import CORRECTED, COUNTED, Z95, CrowdTally, wilson_interval
+from moodlens.runtime.results import READABLE_WIDTH
 
 from conftest import SELFIE, SHARED, run_cli
 
@@ -18,13 +20,13 @@ BALD_GUYS = SHARED / "faces" / "dlib" / "bald_guys.jpg"
 
 @pytest.mark.parametrize("count, n", [(62, 100), (3, 7), (412, 500), (1, 1000)])
 def test_wilson_interval_ends_are_the_shares_the_observed_one_is_1_96_standard_errors_from(count, n):
-    for p in wilson_interval(count, n):  # the defining equation of the score interval
-        assert abs(count / n - p) == pytest.approx(Z95 * math.sqrt(p * (1 - p) / n), abs=1e-9)
+    for p in wilson_interval(count / n, n):  # the defining equation of the score interval (to 4 decimals)
+        assert abs(count / n - p) == pytest.approx(Z95 * math.sqrt(p * (1 - p) / n), abs=2e-4)
 
 
 def test_wilson_interval_at_the_edges():
     assert wilson_interval(0, 10)[0] == 0 and 0.25 < wilson_interval(0, 10)[1] < 0.35
-    assert wilson_interval(10, 10)[1] == pytest.approx(1) and wilson_interval(0, 0) == (0.0, 1.0)
+    assert wilson_interval(1, 10)[1] == pytest.approx(1) and wilson_interval(0, 0) == (0.0, 1.0)
 
 
 def test_faces_narrower_than_the_readable_width_are_counted_without_an_emotion(analyzer):
@@ -37,17 +39,21 @@ def test_faces_narrower_than_the_readable_width_are_counted_without_an_emotion(a
     record = small[0].to_dict()
     assert record["readable"] is False and record["emotion"] is None and record["size"] == small[0].box[2]
 
-    tally = CrowdTally(analyzer.labels)
-    tally.add(faces)
-    summary = tally.summary()
-    assert (summary["faces"], summary["readable"]) == (len(faces), len(large))
-    assert sum(summary["counts"].values()) == len(large)
-    for label, share in summary["shares"].items():
-        assert share["share"] == pytest.approx(summary["counts"][label] / len(large))
-        assert share["low"] <= share["share"] <= share["high"]
-    top = max(summary["counts"], key=summary["counts"].get)
-    assert summary_lines(summary)[0] == f"{len(faces)} faces, {len(large)} readable"
-    assert summary_lines(summary)[1].startswith(f"{top} {round(100 * summary['shares'][top]['share'])} % (")
+    for calibration, method in ((None, COUNTED), (analyzer.calibration, CORRECTED)):
+        tally = CrowdTally(analyzer.labels, calibration)
+        tally.add(faces)
+        summary = tally.summary()
+        assert (summary.faces, summary.readable, summary.method) == (len(faces), len(large), method)
+        assert sum(summary.counts.values()) == len(large)
+        assert sum(share.share for share in summary.shares.values()) == pytest.approx(1, abs=1e-3)
+        for label, share in summary.shares.items():
+            assert share.low <= share.share <= share.high
+            if method == COUNTED:
+                assert share.share == pytest.approx(summary.counts[label] / len(large), abs=1e-4)
+        top = max(summary.shares, key=lambda label: summary.shares[label].share)
+        assert summary.dominant == top and summary.positive_share == summary.shares["happy"].share
+        assert summary.lines[0] == f"{len(faces)} faces, {len(large)} readable"
+        assert summary.lines[1].startswith(f"{top} {round(100 * summary.shares[top].share)} % (")
 
     every = Analyzer(threads=1, readable_width=0).analyze(PARADE).faces
     assert every and all(f.readable for f in every)
@@ -66,6 +72,7 @@ def test_crowd_summary_in_json_csv_console_and_summary_file(tmp_path):
     assert crowd["faces"] == sum(len(r["faces"]) for r in records)
     readable = sum(f["readable"] for r in records for f in r["faces"])
     assert crowd["readable"] == readable == 7 + parade_readable  # all of the selfie's faces are readable
+    assert crowd["method"] == "corrected" and crowd["dominant"] == crowd["lines"][1].split()[0]
     with open(out / "f.csv") as f:
         rows = list(csv.DictReader(f))
     assert sum(row["readable"] == "False" and row["emotion"] == "" for row in rows) == crowd["faces"] - readable
@@ -78,7 +85,7 @@ def test_crowd_summary_in_json_csv_console_and_summary_file(tmp_path):
         [happy["share"], happy["low"], happy["high"]]
     )
     line = result.stdout.splitlines()[1]
-    assert line.startswith(f"faces in the images: {crowd['faces']} faces, {readable} readable; ")
+    assert line == f"faces in the images: {crowd['faces']} faces, {readable} readable; " + ", ".join(crowd["lines"][1:])
     assert " % (" in line
 
 

@@ -81,8 +81,15 @@ def test_upload_a_group_photo_draws_faces_bars_and_chart(server, browser):
     assert page.locator("#faces li.face").first.locator(".bar").count() == 8  # a bar per class of default
     assert page.eval_on_selector("#photo", "c => [c.width, c.height]") == [600, 604]
     assert painted_pixels(page, "#summary-chart") > 1000
-    assert page.text_content("#crowd-text").startswith("7 faces, 7 readable: ")
-    assert " of the readable faces." in page.text_content("#crowd-text")
+    summary = page.evaluate("() => state.result.summary")
+    assert page.text_content("#crowd-text") == (
+        f"7 faces, 7 readable: {', '.join(summary['lines'][1:])} of the readable faces "
+        "(95 % intervals, corrected for the model's confusions)."
+    )
+    first = page.locator("#faces li.face").first
+    assert not first.locator(".bar").first.is_visible()  # one line a face; its bars on a tap
+    first.locator("summary").click()
+    assert first.locator(".bar").first.is_visible()
     box = page.evaluate("() => state.result.faces[0].box")
     region = f"c => Array.from(c.getContext('2d').getImageData({box[0] + 10}, {box[1] + 20}, 40, 40).data)"
     before = np.array(page.eval_on_selector("#photo", region), float)
@@ -152,6 +159,8 @@ def test_a_crowd_at_phone_width_has_numbered_faces_and_labels_that_never_overlap
     assert page.evaluate("() => state.selected") == unlabelled
     assert page.evaluate(f"() => state.layout.labels[{unlabelled}] !== null")  # a tapped face shows its label
     assert page.get_attribute("#faces li.selected", "data-number") == str(unlabelled + 1)
+    assert page.locator("#faces li.selected .bar").first.is_visible()  # tapped on the picture: its bars open
+    assert page.evaluate("() => document.documentElement.scrollHeight") < 2500  # was 5,000 px with every face's bars
     page.close()
 
 
@@ -164,7 +173,7 @@ def test_a_crowd_too_small_to_read_is_counted_and_said_to_be_unreadable(server, 
     readable = page.evaluate("() => state.result.faces.map(f => f.readable)")
     assert faces == len(readable) >= sum(readable) + 20
     assert page.text_content("#crowd-text").startswith(f"{faces} faces, {sum(readable)} readable")
-    titles = page.eval_on_selector_all("#faces li.face strong", "items => items.map(i => i.textContent)")
+    titles = page.eval_on_selector_all("#faces li.face summary", "items => items.map(i => i.textContent)")
     unreadable = [t for t, r in zip(titles, readable, strict=True) if not r]
     assert all(t.startswith("too small to read (") for t in unreadable)
     assert page.locator("#faces li.face .bar").count() == 8 * sum(readable)  # bars for readable faces only

@@ -41,7 +41,7 @@ def test_a_skewed_crowd_of_real_faces_is_read_closer_than_by_counting(ferplus_an
     )
     true = np.bincount(truth[crowd], minlength=len(labels)) / len(crowd)
     counted = np.bincount(probs[crowd].argmax(1), minlength=len(labels)) / len(crowd)
-    share, low, high = corrected_shares(probs[crowd], confusion)
+    share, low, high = corrected_shares(probs[crowd].mean(axis=0), len(crowd), confusion)
     assert np.abs(share - true).mean() < np.abs(counted - true).mean()
     assert share.sum() == pytest.approx(1, abs=1e-3) and np.all((low <= share) & (share <= high))
     assert np.mean((low <= true) & (true <= high)) >= 0.75  # 8 shares: most intervals hold their truth
@@ -50,7 +50,8 @@ def test_a_skewed_crowd_of_real_faces_is_read_closer_than_by_counting(ferplus_an
 def test_a_crowd_of_three_gets_wide_intervals_and_none_gets_no_share(ferplus_answers):
     labels, probs, truth = ferplus_answers
     confusion = Confusion.measure(labels, probs, truth)
-    _, low, high = corrected_shares(probs[:3], confusion)
-    assert (high - low).max() > 0.5
-    nothing = corrected_shares(probs[:0], confusion)
+    _, low, high = corrected_shares(probs[:3].mean(axis=0), 3, confusion)
+    _, low_100, high_100 = corrected_shares(probs[:100].mean(axis=0), 100, confusion)
+    assert (high - low).max() > 0.5 and (high - low).mean() > 2 * (high_100 - low_100).mean()
+    nothing = corrected_shares(np.full(len(labels), np.nan), 0, confusion)
     assert all(np.isnan(part).all() for part in nothing)

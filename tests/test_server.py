@@ -46,8 +46,10 @@ def test_analyze_a_group_photo(server):
     assert abs(sum(face["scores"].values()) - 1) < 1e-3
     summary = body["summary"]
     assert sum(summary["counts"].values()) == summary["readable"] == 7 and summary["dominant"] in face["scores"]
-    for label, share in summary["shares"].items():
-        assert share["low"] <= share["share"] == summary["counts"][label] / 7 <= share["high"]
+    assert summary["method"] == "corrected" and summary["lines"][0] == "7 faces, 7 readable"
+    assert sum(share["share"] for share in summary["shares"].values()) == pytest.approx(1, abs=1e-3)
+    for share in summary["shares"].values():
+        assert share["low"] <= share["share"] <= share["high"]
     assert body["timing_ms"]["total"] > 0
     assert "annotated_image" not in body
 

@@ -16,7 +16,8 @@ from sqlalchemy import inspect
 from moodlens.recording.export import export_bytes
 from moodlens.recording.recorder import step_of
 from moodlens.recording.store import SCHEMA_VERSION, Store, StoreError, meta_table
-from moodlens.recording.timeline import export_columns, timeline
+from moodlens.recording.timeline import export_columns, session_settings, timeline
+from moodlens.runtime.crowd import crowd_summary
 
 from conftest import COUPLE, SELFIE, free_port, make_pan_video, run_cli
 
@@ -70,6 +71,20 @@ def test_steps_hold_aggregates_only_and_the_timeline_sums_them(database, analyze
     )
     store.delete("meeting")
     assert store.find("meeting") is None and store.summaries() == []
+
+
+def test_a_session_corrects_its_shares_with_the_calibration_it_was_recorded_with(database, analyzer):
+    store = Store(database)
+    session = store.open_session("hall", analyzer.labels, session_settings("default", analyzer.calibration))
+    selfie, couple = analyzer.analyze(SELFIE), analyzer.analyze(COUPLE)
+    for moment, result in [(0.5, selfie), (1.0, couple)]:
+        store.add_step(session, "camera", step_of(result, session.created + moment, analyzer.labels))
+    (bucket,) = timeline(store.get("hall"), store.read_steps(session), 10.0)["buckets"]
+    pooled = crowd_summary(selfie.faces + couple.faces, analyzer.labels, analyzer.calibration)
+    assert bucket["method"] == "corrected"
+    for label, share in bucket["shares"].items():  # the same estimate; the interval counts people, not steps
+        assert share["share"] == pytest.approx(pooled.shares[label].share, abs=2e-4)
+        assert share["high"] - share["low"] >= pooled.shares[label].high - pooled.shares[label].low - 1e-4
 
 
 def test_a_newer_schema_is_refused_and_an_older_one_upgraded(database):

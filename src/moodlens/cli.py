@@ -16,7 +16,7 @@ from moodlens.recording.options import BUCKET, RecordOptions
 from moodlens.runtime.detection import CROWD_MODES, MAX_SIDE
 from moodlens.runtime.detection import THRESHOLD as DETECTION_THRESHOLD
 from moodlens.runtime.errors import MoodlensError
-from moodlens.runtime.results import READABLE_WIDTH, summary_lines
+from moodlens.runtime.results import READABLE_WIDTH
 from moodlens.runtime.weights import DEFAULT_MODEL
 from moodlens.training.config import PRECISIONS, TrainConfig
 
@@ -132,6 +132,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from moodlens.evaluation.calibrate import calibrate
+
+    report = calibrate(args.model, args.photos, args.faces or [], args.detector, Path(args.out) if args.out else None)
+    print(json.dumps(report, indent=2))
+    print(f"calibration written to {report['calibration']}: `moodlens analyze --model {args.model}` now uses it")
+    return 0
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from moodlens.analysis.runs import AnalyzeOptions, run_analysis
     from moodlens.runtime.pipeline import Analyzer
@@ -173,7 +182,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         line += f"; {outcome.frames} video frames with {outcome.faces - crowd['faces']} face detections"
     print(line)
     if crowd["faces"]:
-        found, *moods = summary_lines(crowd)
+        found, *moods = crowd["lines"]
         print(f"faces in the images: {found}" + (f"; {', '.join(moods)}" if moods else ""))
     for name, video in outcome.videos.items():
         print(f"{name}: {video['people']} people tracked")
@@ -221,12 +230,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_record(args: argparse.Namespace) -> int:
     from moodlens.recording.recorder import record, stop_on_ctrl_c
     from moodlens.recording.store import Store
+    from moodlens.recording.timeline import session_settings
     from moodlens.runtime.pipeline import Analyzer
 
     store = Store(args.db)
     analyzer = Analyzer(args.model, readable_width=args.readable_width)
     options = RecordOptions(args.fps, args.duration, args.reconnect, args.recorder)
-    settings = {"model": args.model, "readable_width": args.readable_width}
+    settings = session_settings(args.model, analyzer.calibration, readable_width=args.readable_width)
     print(f"moodlens: recording {args.source} into session {args.session!r} at {store.url} (Ctrl-C stops)")
     with stop_on_ctrl_c() as interrupted:
         written = record(store, args.session, analyzer, args.source, options, settings, stop=interrupted)
@@ -372,6 +382,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration", help="faces to calibrate int8 activations on (default: --data)")
     p.add_argument("--no-int8", action="store_true", help="write the fp32 model only")
     p.set_defaults(func=cmd_export)
+
+    p = commands.add_parser(
+        "calibrate", help="measure an exported model's calibration and confusions on labelled photos it never saw"
+    )
+    p.add_argument("model", help="an .onnx file written by `moodlens export`")
+    p.add_argument(
+        "--photos",
+        action="append",
+        required=True,
+        help="labelled photos it never trained on, like those it will read (their largest face; repeatable)",
+    )
+    p.add_argument("--faces", action="append", help="labelled face crops it never trained on, for the temperature")
+    p.add_argument("--detector", default="centerface", help="the detector that finds the photos' faces")
+    p.add_argument("--out", help="where to write the calibration (default: beside the model, as analysis finds it)")
+    p.set_defaults(func=cmd_calibrate)
 
     p = commands.add_parser("analyze", help="find every face in photos, folders, videos or a webcam and its emotion")
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders (recursive) or video files")

@@ -16,10 +16,11 @@ from tqdm import tqdm
 from moodlens.analysis.summaries import VideoSummary
 from moodlens.analysis.writers import CsvWriter, JsonArrayWriter
 from moodlens.runtime.annotate import annotate
+from moodlens.runtime.crowd import CrowdSummary, CrowdTally, crowd_summary, share_columns, share_values
 from moodlens.runtime.files import output_error, write_atomic
 from moodlens.runtime.imaging import is_image_file
 from moodlens.runtime.pipeline import Analyzer
-from moodlens.runtime.results import CrowdTally, ImageResult, face_columns, face_rows, share_columns, share_values
+from moodlens.runtime.results import ImageResult, face_columns, face_rows
 from moodlens.runtime.video import VIDEO_SUFFIXES, VideoError, VideoSource, VideoWriter, analyze_frames
 
 
@@ -70,14 +71,16 @@ class Session:
         images_csv = Path(options.summary) / "images.csv" if options.summary else None
         self.images = CsvWriter(images_csv, ["path", "faces", "readable", *share_columns(analyzer.labels)])
         self.outcome = Outcome()
-        self.photos = CrowdTally(analyzer.labels)  # all photos' faces together
+        self.photos = CrowdTally(analyzer.labels, analyzer.calibration)  # all photos' faces together
 
-    def record(self, result: ImageResult) -> None:
+    def record(self, result: ImageResult) -> CrowdSummary:
+        """Write the result and return its faces' summary."""
         record = result.to_dict()
+        summary = crowd_summary(result.faces, self.analyzer.labels, self.analyzer.calibration)
         if result.error:
             self.outcome.errors.append({"path": result.path, "error": result.error})
         else:
-            record["summary"] = result.summary(self.analyzer.labels)
+            record["summary"] = summary.to_dict()
             if result.frame is None:
                 self.images.write([{"path": result.path, **share_values(record["summary"])}])
         self.json.write(record)
@@ -85,21 +88,24 @@ class Session:
         self.outcome.faces += len(result.faces)
         if result.frame is None:
             self.photos.add(result.faces)
+        return summary
 
     def run_images(self, paths: list[Path]) -> None:
         names: dict[str, int] = {}
         results = self.analyzer.analyze_sources(((str(p), p) for p in paths), self.options.batch_size)
         for result, image in tqdm(results, total=len(paths), unit="img", disable=None):
-            self.record(result)
+            summary = self.record(result)
             self.outcome.images += 1
             if self.options.annotate and image is not None:
-                self.write_annotated_image(result, image, names)
+                self.write_annotated_image(result, summary, image, names)
 
-    def write_annotated_image(self, result: ImageResult, image: np.ndarray, names: dict[str, int]) -> None:
+    def write_annotated_image(
+        self, result: ImageResult, summary: CrowdSummary, image: np.ndarray, names: dict[str, int]
+    ) -> None:
         stem = Path(result.path).stem
         names[stem] = names.get(stem, 0) + 1
         target = Path(self.options.annotate) / (f"{stem}.jpg" if names[stem] == 1 else f"{stem}-{names[stem]}.jpg")
-        drawn = annotate(image, result.faces, self.analyzer.labels, blur=self.options.blur)
+        drawn = annotate(image, result.faces, summary, blur=self.options.blur)
         ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
         if not ok:
             raise output_error(target, OSError("JPEG encoding failed"))
@@ -119,11 +125,11 @@ class Session:
             for frame, result in tqdm(
                 results, total=video.frame_count // video.step or None, unit="frame", disable=None
             ):
-                self.record(result)
-                summary.add(result)
+                crowd = self.record(result)
+                summary.add(result, crowd)
                 self.outcome.frames += 1
                 if writer:
-                    writer.write(annotate(frame.image, result.faces, self.analyzer.labels, blur=self.options.blur))
+                    writer.write(annotate(frame.image, result.faces, crowd, blur=self.options.blur))
         finally:
             if writer:
                 writer.close()
@@ -138,7 +144,7 @@ class Session:
         self.json.close()
         self.csv.close()
         self.images.close()
-        self.outcome.crowd = self.photos.summary()
+        self.outcome.crowd = self.photos.summary().to_dict()
         if self.options.summary:
             write_atomic(Path(self.options.summary) / "summary.json", json.dumps(vars(self.outcome), indent=2))
         return self.outcome

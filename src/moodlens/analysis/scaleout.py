@@ -80,10 +80,10 @@ def run_on_ray(
             summaries: dict[str, VideoSummary] = {}
             for row in rows.iter_rows():
                 result = ImageResult.from_dict(json.loads(row["record"]))
-                session.record(result)
+                crowd = session.record(result)
                 if not result.error:
                     session.outcome.frames += 1
-                    summaries.setdefault(result.path, VideoSummary(session.analyzer.labels)).add(result)
+                    summaries.setdefault(result.path, VideoSummary(session.analyzer.labels)).add(result, crowd)
             for name, summary in summaries.items():
                 session.finish_video(name, Path(name).stem, summary)
     finally:

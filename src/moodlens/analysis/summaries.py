@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from moodlens.runtime.crowd import CrowdSummary, share_columns, share_values
 from moodlens.runtime.files import write_atomic
-from moodlens.runtime.results import ImageResult, crowd_summary, share_columns, share_values
+from moodlens.runtime.results import ImageResult
 
 
 class VideoSummary:
@@ -21,9 +22,9 @@ class VideoSummary:
         self.rows: list[dict] = []
         self.people: dict[int, dict] = {}
 
-    def add(self, result: ImageResult) -> None:
-        summary = crowd_summary(result.faces, self.labels)
-        self.rows.append({"frame": result.frame, "time": result.time, **share_values(summary)})
+    def add(self, result: ImageResult, summary: CrowdSummary) -> None:
+        """A frame's result and its faces' summary."""
+        self.rows.append({"frame": result.frame, "time": result.time, **share_values(summary.to_dict())})
         for face in result.faces:
             person = self.people.setdefault(
                 face.track,

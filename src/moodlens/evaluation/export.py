@@ -16,6 +16,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from moodlens import __version__
 from moodlens.data.faces import load_dataset
+from moodlens.runtime.calibration import calibration_path
 from moodlens.runtime.classifier import PIXEL_SCALE, OnnxClassifier, model_input
 from moodlens.runtime.files import write_atomic
 from moodlens.training.checkpoints import load_model
@@ -104,6 +105,8 @@ def export(
             load_dataset(calibration, cfg.image_size, cfg.in_channels, 100).images if calibration else faces.images
         )
         result.update(quantize(fp32_path, calibration_faces, faces.images, y, result["fp32_accuracy"]))
+    for stale in (fp32_path, fp32_path.with_suffix(".int8.onnx")):  # measured on the model this one replaced
+        calibration_path(stale).unlink(missing_ok=True)
     write_atomic(fp32_path.with_suffix(".json"), json.dumps(result, indent=2))
     return result
 

@@ -17,8 +17,9 @@ from contextlib import contextmanager
 from moodlens.recording.options import RecordOptions
 from moodlens.recording.sources import SourceError, SourceLost, frames, is_live
 from moodlens.recording.store import Session, Step, Store, default_recorder
+from moodlens.runtime.crowd import CrowdTally
 from moodlens.runtime.pipeline import Analyzer
-from moodlens.runtime.results import CrowdTally, ImageResult
+from moodlens.runtime.results import ImageResult
 
 
 def step_of(result: ImageResult, moment: float, labels: list[str]) -> Step:

@@ -2,7 +2,8 @@
 
 Faces in a bucket are counted per recorder as the mean over its steps (the same people are seen again
 at every step) and added over recorders (cameras watching different parts of a room). Each emotion's
-share pools the readable faces of all steps; its 95 % interval treats the bucket's people, not its
+share pools the readable faces of all steps, corrected for the model's confusions with the calibration
+the session was recorded with (runtime.crowd); its 95 % interval treats the bucket's people, not its
 frames, as the sample (n = readable faces per step, summed over recorders), so that sampling faster
 does not make the interval narrower than the crowd allows.
 """
@@ -11,10 +12,30 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from moodlens.recording.store import Session, Step
+from moodlens.runtime.calibration import Calibration
+from moodlens.runtime.crowd import CrowdSummary, share_columns, share_values, summarize
 from moodlens.runtime.errors import MoodlensError
-from moodlens.runtime.results import POSITIVE, share_columns, share_values, wilson_interval
+
+
+@dataclass
+class BucketSummary(CrowdSummary):
+    t: float  # seconds from the session's start to the bucket's
+    steps: int  # analysed frames, over all recorders
+    attention: float | None  # the share of faces turned towards the camera
+
+
+def session_settings(model: str, calibration: Calibration | None, **more) -> dict:
+    """What a session keeps of how it was recorded: the model, and the calibration its shares are
+    corrected with (kept in the session, so that its timeline reads the same after the model changes)."""
+    return {"model": model, "calibration": calibration.to_dict() if calibration else None, **more}
+
+
+def session_calibration(session: Session) -> Calibration | None:
+    record = session.settings.get("calibration")
+    return Calibration.from_dict(record) if record else None
 
 
 class Bucket:
@@ -36,26 +57,26 @@ class Bucket:
             self.counts[label] += step.counts.get(label, 0)
             self.sums[label] += step.score_sums.get(label, 0.0)
 
-    def summary(self, start: float) -> dict:
+    def summary(self, start: float, calibration: Calibration | None) -> BucketSummary:
         readable_total, all_faces = sum(self.readable.values()), sum(self.faces.values())
         people = sum(self.readable[r] / self.steps[r] for r in self.steps)  # readable faces per step
-        shares = {label: {"share": None, "low": None, "high": None} for label in self.counts}  # nothing read
-        for label, count in self.counts.items() if readable_total else ():
-            share = count / readable_total
-            low, high = wilson_interval(round(share * people), round(people))
-            shares[label] = {"share": round(share, 4), "low": round(low, 4), "high": round(high, 4)}
-        return {
-            "t": round(start, 3),
-            "steps": sum(self.steps.values()),
-            "faces": round(sum(self.faces[r] / self.steps[r] for r in self.steps), 2),
-            "readable": round(people, 2),
-            "attention": round(self.facing / all_faces, 4) if all_faces else None,
-            "shares": shares,
-            "mean_scores": {k: round(v / readable_total, 4) if readable_total else None for k, v in self.sums.items()},
-            "positive_share": round(sum(self.counts[p] for p in POSITIVE if p in self.counts) / readable_total, 4)
-            if readable_total
-            else None,
-        }
+        crowd = summarize(
+            self.labels,
+            round(sum(self.faces[r] / self.steps[r] for r in self.steps), 2),
+            readable_total,
+            self.counts,
+            self.sums,
+            calibration,
+            sample=people,
+        )
+        crowd.readable = round(people, 2)  # reported per step, as the faces are
+        crowd.lines[0] = f"{crowd.faces:g} faces, {crowd.readable:g} readable"
+        return BucketSummary(
+            **vars(crowd),
+            t=round(start, 3),
+            steps=sum(self.steps.values()),
+            attention=round(self.facing / all_faces, 4) if all_faces else None,
+        )
 
 
 def bucket_start(session: Session, moment: float, bucket: float) -> float:
@@ -73,20 +94,21 @@ def timeline(session: Session, steps: Iterable[tuple[str, Step]], bucket: float)
     for recorder, step in steps:
         index = int((step.time - session.created) // bucket)
         buckets.setdefault(index, Bucket(session.labels)).add(recorder, step)
-    rows = [buckets[i].summary(i * bucket) for i in sorted(buckets)]
-    read = [row for row in rows if row["positive_share"] is not None]
+    calibration = session_calibration(session)
+    rows = [buckets[i].summary(i * bucket, calibration) for i in sorted(buckets)]
+    read = [row for row in rows if row.positive_share is not None]
     markers = {}
     if read:
         markers = {
-            "highest_positive": max(read, key=lambda row: row["positive_share"])["t"],
-            "lowest_positive": min(read, key=lambda row: row["positive_share"])["t"],
+            "highest_positive": max(read, key=lambda row: row.positive_share).t,
+            "lowest_positive": min(read, key=lambda row: row.positive_share).t,
         }
     return {
         "session": session.name,
         "created": session.created,
         "labels": session.labels,
         "bucket": bucket,
-        "buckets": rows,
+        "buckets": [row.to_dict() for row in rows],
         "markers": markers,
     }
 

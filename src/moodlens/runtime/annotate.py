@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from moodlens.runtime.results import Face, crowd_summary, share_text, summary_lines
+from moodlens.runtime.crowd import CrowdSummary, share_text
+from moodlens.runtime.results import Face
 
 # One colour per emotion (RGB); the web page gets them from GET /v1/models.
 COLORS = {
@@ -120,10 +121,10 @@ def label_text(face: Face) -> str:
 
 
 def annotate(
-    image: np.ndarray, faces: list[Face], labels: list[str], blur: bool = False, bars: bool = True
+    image: np.ndarray, faces: list[Face], summary: CrowdSummary, blur: bool = False, bars: bool = True
 ) -> np.ndarray:
     """A copy of the RGB image with every face boxed and numbered, labelled and given its probability bars
-    where there is room for them, over a panel with the legend and the mood of its faces."""
+    where there is room for them, over a panel with the legend and the mood of its faces (their `summary`)."""
     out = blur_faces(image, faces) if blur else image.copy()
     style = Style.for_image(out.shape[1], out.shape[0])
     for i, (face, place) in enumerate(zip(faces, layout(faces, out.shape[1], out.shape[0], style, bars), strict=True)):
@@ -135,17 +136,16 @@ def annotate(
             draw_text_box(out, place.label, label_text(face), color, style)
         if place.bars:
             draw_bars(out, face, place.bars, style)
-    return np.vstack([out, mood_panel(faces, labels, out.shape[1], style)])
+    return np.vstack([out, mood_panel(summary, out.shape[1], style)])
 
 
-def mood_panel(faces: list[Face], labels: list[str], width: int, style: Style) -> np.ndarray:
+def mood_panel(summary: CrowdSummary, width: int, style: Style) -> np.ndarray:
     """A strip for under the picture: faces found and read, then a legend of the emotion colours giving each
     emotion's share of the readable faces with its 95 % interval. Its height depends on the width only, so
     every frame of a video gets the same."""
-    summary = crowd_summary(faces, labels)
-    unread = summary["faces"] - summary["readable"]
-    header = summary_lines(summary)[0] + (" (the others too small to read)" if unread else "")
-    ranked = sorted(labels, key=lambda label: -summary["shares"][label]["share"])
+    unread = summary.faces - summary.readable
+    header = summary.lines[0] + (" (the others too small to read)" if unread else "")
+    ranked = sorted(summary.shares, key=lambda label: -(summary.shares[label].share or 0))
     entries = [(COLORS.get(label, (255, 255, 255)), share_text(summary, label)) for label in ranked]
     entries.append((UNREADABLE, f"unreadable {unread}"))
     cell = style.text_width("surprise 100 % (100-100 %)") + style.line

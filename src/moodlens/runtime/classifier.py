@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from moodlens.runtime.calibration import Calibration, calibration_path
 from moodlens.runtime.errors import MoodlensError
 
 
@@ -28,9 +29,10 @@ def session_options(threads: int | None = None, spin: bool = True) -> ort.Sessio
 
 
 class OnnxClassifier:
-    """Loads a model written by `moodlens export` and classifies uint8 faces in batches."""
+    """Loads a model written by `moodlens export` and classifies uint8 faces in batches, its probabilities
+    calibrated by the `<model>.calibration.json` beside it where there is one (`calibrated=False`: raw)."""
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None, spin: bool = True):
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, spin: bool = True, calibrated: bool = True):
         options = session_options(threads, spin)
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -44,6 +46,11 @@ class OnnxClassifier:
         self.channels = int(meta["channels"])
         self.input_name = self.session.get_inputs()[0].name
         self.path = Path(path)
+        self.calibration: Calibration | None = None
+        if calibrated and calibration_path(path).is_file():
+            self.calibration = Calibration.load(calibration_path(path))
+            if self.calibration.labels != self.labels:
+                raise MoodlensError(f"{calibration_path(path)}: its emotions are not the model's ({self.labels})")
 
     def predict(self, faces: np.ndarray, batch_size: int = 256, tta: str | None = None) -> np.ndarray:
         """Class probabilities (N, K) for faces (N, S, S, C) uint8 at the model's size and channels."""
@@ -58,7 +65,8 @@ class OnnxClassifier:
             else:
                 probs = softmax(self.session.run(None, {self.input_name: x})[0])
             out.append(probs)
-        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+        probs = np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+        return self.calibration.apply(probs) if self.calibration else probs
 
 
 PIXEL_SCALE = 127.5  # the models see a pixel p as p / PIXEL_SCALE - 1, in [-1, 1]

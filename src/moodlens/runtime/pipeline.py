@@ -61,6 +61,7 @@ class Analyzer:
         options = {"threads": threads} if detector == "centerface" else {}
         self.detector = load_detector(detector, threshold=threshold, **options, **detector_options)
         self.labels = self.classifier.labels
+        self.calibration = self.classifier.calibration  # what crowd summaries correct the shares with
         self.max_faces, self.margin, self.align, self.tta = max_faces, margin, align, tta
         self.readable_width = readable_width
 

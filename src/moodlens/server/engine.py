@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from moodlens.runtime.annotate import annotate
+from moodlens.runtime.crowd import crowd_summary
 from moodlens.runtime.imaging import ImageError, ImageTooLarge, image_pixels, read_image, sniff_format
 from moodlens.runtime.pipeline import Analyzer
 from moodlens.runtime.results import ImageResult
@@ -89,7 +90,7 @@ class Engine:
             on_result(result)
         timing = {"decode": (decoded - start) * 1000, "analyze": (time.perf_counter() - decoded) * 1000}
         self.metrics.faces.inc(len(result.faces))
-        return result_body(result, analyzer.labels, model, timing, rgb if image else None, blur)
+        return result_body(result, analyzer, model, timing, rgb if image else None, blur)
 
     async def run(self, fn, *args, **kwargs):
         return await asyncio.get_running_loop().run_in_executor(self.pool, lambda: fn(*args, **kwargs))
@@ -109,15 +110,16 @@ def encode_jpeg(rgb: np.ndarray) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode()
 
 
-def result_body(result: ImageResult, labels: list[str], model: str, timing: dict, image=None, blur=False) -> dict:
+def result_body(result: ImageResult, analyzer: Analyzer, model: str, timing: dict, image=None, blur=False) -> dict:
+    summary = crowd_summary(result.faces, analyzer.labels, analyzer.calibration)
     body = {
         "model": model,
         "width": result.width,
         "height": result.height,
         "timing_ms": timing,
         "faces": [face.to_dict() for face in result.faces],
-        "summary": result.summary(labels),
+        "summary": summary.to_dict(),
     }
     if image is not None:
-        body["annotated_image"] = encode_jpeg(annotate(image, result.faces, labels, blur=blur))
+        body["annotated_image"] = encode_jpeg(annotate(image, result.faces, summary, blur=blur))
     return body

@@ -13,12 +13,15 @@ from fastapi import APIRouter, File, Query, Request, UploadFile, WebSocket, WebS
 from fastapi.responses import FileResponse, Response
 
 from moodlens.recording.store import StoreError, check_session_name
+from moodlens.recording.timeline import session_settings
 from moodlens.runtime.annotate import COLORS, UNREADABLE
 from moodlens.runtime.detection import THRESHOLD as DETECTION_THRESHOLD
+from moodlens.runtime.pipeline import Analyzer
 from moodlens.runtime.tracking import IouTracker
 from moodlens.runtime.weights import shipped_models
 from moodlens.server.engine import ApiError, Engine
 from moodlens.server.metrics import ServerMetrics
+from moodlens.server.schemas import Analysis, Batch
 from moodlens.server.sessions import LiveRecorder, session_store
 from moodlens.server.settings import MIN_THRESHOLD, ServerSettings
 
@@ -40,7 +43,12 @@ def analysis_routes(settings: ServerSettings) -> APIRouter:
         body["timing_ms"]["total"] = (time.perf_counter() - start) * 1000
         return body
 
-    @router.post("/v1/analyze", summary="Every face in one photo, its emotion, and the crowd summary")
+    @router.post(
+        "/v1/analyze",
+        summary="Every face in one photo, its emotion, and the crowd summary",
+        response_model=Analysis,
+        response_model_exclude_unset=True,
+    )
     async def analyze(
         request: Request,
         file: Annotated[UploadFile, File(description="a JPEG, PNG, WebP or BMP photo")],
@@ -56,7 +64,12 @@ def analysis_routes(settings: ServerSettings) -> APIRouter:
             lambda: analyze_upload(engine, file, model, threshold, max_faces, image=annotated_image, blur=blur)
         )
 
-    @router.post("/v1/analyze/batch", summary="Several photos in one request; a bad file gets its own error entry")
+    @router.post(
+        "/v1/analyze/batch",
+        summary="Several photos in one request; a bad file gets its own error entry",
+        response_model=Batch,
+        response_model_exclude_unset=True,
+    )
     async def analyze_batch(
         request: Request,
         files: Annotated[list[UploadFile], File(description="JPEG, PNG, WebP or BMP photos")],
@@ -147,8 +160,7 @@ def live_routes(settings: ServerSettings) -> APIRouter:
             await socket.close(code=1008, reason=f"threshold must be from {MIN_THRESHOLD} to 1")
             return
         try:
-            labels = engine.analyzer(model).labels
-            recording = live_recorder(socket, labels, session, recorder, model) if session else None
+            recording = live_recorder(socket, engine.analyzer(model), session, recorder, model) if session else None
         except (ApiError, StoreError) as e:
             await socket.close(code=1008, reason=getattr(e, "detail", str(e))[:120])
             return
@@ -163,14 +175,15 @@ def live_routes(settings: ServerSettings) -> APIRouter:
     return router
 
 
-def live_recorder(socket: WebSocket, labels: list[str], name: str, recorder: str, model: str) -> LiveRecorder:
+def live_recorder(socket: WebSocket, analyzer: Analyzer, name: str, recorder: str, model: str) -> LiveRecorder:
     """A recorder of this connection's frames into session `name` (created if new), as `recorder` or else
     the client's address."""
     settings: ServerSettings = socket.app.state.settings
     check_session_name(name)
     check_session_name(recorder or "live")  # a recorder's name follows the sessions' rule
     store = session_store(socket.app)
-    session = store.open_session(name, labels, {"model": model, "source": "live", "fps": settings.record_fps})
+    recorded_with = session_settings(model, analyzer.calibration, source="live", fps=settings.record_fps)
+    session = store.open_session(name, analyzer.labels, recorded_with)
     client = socket.client.host if socket.client else "unknown"
     return LiveRecorder(store, session, f"live:{recorder or client}", settings.record_fps)
 

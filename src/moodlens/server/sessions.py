@@ -26,9 +26,10 @@ from moodlens.recording.store import (
     StoreError,
     check_session_name,
 )
-from moodlens.recording.timeline import bucket_start, timeline
+from moodlens.recording.timeline import bucket_start, session_settings, timeline
 from moodlens.runtime.results import ImageResult
 from moodlens.server.engine import ApiError
+from moodlens.server.schemas import Timeline
 from moodlens.server.settings import ServerSettings
 
 Bucket = Annotated[float, Query(gt=0, le=86_400, description="bucket length in seconds")]
@@ -79,14 +80,19 @@ def session_routes(settings: ServerSettings) -> APIRouter:
 
     @router.post("", status_code=201, summary="Create a session (recording into an existing name continues it)")
     def create(request: Request, new: NewSession) -> dict:
-        labels = request.app.state.engine.analyzer(settings.model).labels
+        analyzer = request.app.state.engine.analyzer(settings.model)
         try:
-            session = session_store(request.app).open_session(new.name, labels, {"model": settings.model})
+            recorded_with = session_settings(settings.model, analyzer.calibration)
+            session = session_store(request.app).open_session(new.name, analyzer.labels, recorded_with)
         except SessionConflict as e:
             raise ApiError(409, "session_conflict", str(e)) from e
         return {"name": session.name, "created": session.created, "labels": session.labels}
 
-    @router.get("/{name}/timeline", summary="The session's timeline in buckets, and its moments to look at")
+    @router.get(
+        "/{name}/timeline",
+        summary="The session's timeline in buckets, and its moments to look at",
+        response_model=Timeline,
+    )
     def session_timeline(request: Request, name: str, bucket: Bucket = BUCKET, since: float | None = None) -> dict:
         store = session_store(request.app)
         session = find_session(store, name)

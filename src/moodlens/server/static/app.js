@@ -4,7 +4,7 @@
 // the emotions' colours, as the server draws them (GET /v1/models), and faces too small to read
 const COLORS = {};
 let UNREADABLE = "#5a5a5a";
-const percent = (p) => `${Math.round(p * 100)}%`;
+const percent = (p) => `${Math.round(p * 100)} %`;  // as the server writes a share
 const $ = (id) => document.getElementById(id);
 const state = {
   bitmap: null, result: null, selected: -1, layout: null,
@@ -96,10 +96,10 @@ function drawFaces(ctx, faces, scale, blur, source, selected = -1) {
 }
 
 function drawShareChart(canvas, summary) {
-  // each emotion's share of the readable faces, with its 95 % interval as a whisker
+  // each emotion's share of the readable faces, largest first, with its 95 % interval as a whisker
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  const labels = Object.keys(summary.shares);
+  const labels = Object.keys(summary.shares).sort((a, b) => summary.shares[b].share - summary.shares[a].share);
   const slot = canvas.width / labels.length;
   const top = 14, bottom = canvas.height - 20;
   const y = (share) => bottom - share * (bottom - top);
@@ -108,11 +108,11 @@ function drawShareChart(canvas, summary) {
   labels.forEach((label, i) => {
     const { share, low, high } = summary.shares[label];
     const middle = i * slot + slot / 2;
-    ctx.fillStyle = COLORS[label] || "#888";
-    ctx.fillRect(i * slot + 6, y(share), slot - 12, bottom - y(share));
     ctx.fillStyle = "#222";
     ctx.fillText(label, middle, canvas.height - 6);
-    if (!summary.readable) return;
+    if (share === null) return;  // no readable face: no share
+    ctx.fillStyle = COLORS[label] || "#888";
+    ctx.fillRect(i * slot + 6, y(share), slot - 12, bottom - y(share));
     ctx.strokeStyle = "#222";
     ctx.beginPath();
     ctx.moveTo(middle, y(low)); ctx.lineTo(middle, y(high));
@@ -124,15 +124,15 @@ function drawShareChart(canvas, summary) {
 }
 
 function crowdText(summary) {
+  // the server's words (summary.lines): faces found and read, then the largest shares with their intervals
   if (!summary.faces) return "No face found.";
-  const found = `${summary.faces} faces, ${summary.readable} readable`;
-  const moods = Object.entries(summary.shares)
-    .filter(([label]) => summary.counts[label])
-    .sort((a, b) => b[1].share - a[1].share).slice(0, 3)
-    .map(([label, s]) => `${label} ${percent(s.share)} (${Math.round(s.low * 100)}-${percent(s.high)})`);
-  return moods.length ? `${found}: ${moods.join(", ")} of the readable faces.` : `${found}: too small to read.`;
+  const [found, ...moods] = summary.lines;
+  if (!moods.length) return `${found}: too small to read.`;
+  const how = summary.method === "corrected" ? ", corrected for the model's confusions" : "";
+  return `${found}: ${moods.join(", ")} of the readable faces (95 % intervals${how}).`;
 }
 
+// One line per face (its number in the picture, top emotion and probability); its bars open on a tap.
 function faceList(faces) {
   const list = $("faces");
   list.replaceChildren();
@@ -141,11 +141,13 @@ function faceList(faces) {
     item.className = "face";
     item.dataset.emotion = face.readable ? face.emotion : "unreadable";
     item.dataset.number = String(i + 1);  // the number drawn on the face in the picture
-    const title = document.createElement("strong");
+    const details = document.createElement("details");
+    const title = document.createElement("summary");
     title.textContent = face.readable
-      ? `${face.emotion} (${percent(face.scores[face.emotion])})`
+      ? `${face.emotion} ${percent(face.scores[face.emotion])}`
       : `too small to read (${face.size} px wide)`;
-    item.append(title);
+    details.append(title);
+    item.append(details);
     for (const [label, p] of face.readable ? Object.entries(face.scores) : []) {
       const bar = document.createElement("div");
       bar.className = "bar";
@@ -154,7 +156,7 @@ function faceList(faces) {
       bar.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
       bar.querySelector(".fill").style.background = COLORS[label] || "#888";
       bar.children[2].textContent = percent(p);
-      item.append(bar);
+      details.append(bar);
     }
     item.addEventListener("mouseenter", () => selectFace(i, false));
     item.addEventListener("click", () => selectFace(i, false));
@@ -168,6 +170,7 @@ function selectFace(index, scroll) {
   renderPhoto();
   document.querySelectorAll("#faces li.face").forEach((item, i) => item.classList.toggle("selected", i === index));
   const item = document.querySelectorAll("#faces li.face")[index];
+  if (item && scroll) item.querySelector("details").open = true;  // picked on the picture: show its bars
   if (scroll && item) item.scrollIntoView({ block: "nearest", behavior: "smooth" });
 }
 
@@ -251,7 +254,7 @@ function drawMoodChart() {
   const now = performance.now();
   state.history = state.history.filter((h) => now - h.time <= 60000);
   if (!state.history.length) return;
-  const labels = Object.keys(state.history[0].counts);
+  const labels = Object.keys(state.history[0].shares);
   const x = (t) => canvas.width - (now - t) / 60000 * canvas.width;
   const y = (share) => canvas.height - 16 - share * (canvas.height - 24);
   ctx.strokeStyle = "#ddd";
@@ -262,7 +265,7 @@ function drawMoodChart() {
     ctx.lineWidth = 2;
     ctx.beginPath();
     state.history.forEach((h, j) => {
-      const share = h.readable ? h.counts[label] / h.readable : 0;
+      const share = h.shares[label].share ?? 0;  // the server's (corrected) share; no readable face: 0
       if (j) ctx.lineTo(x(h.time), y(share)); else ctx.moveTo(x(h.time), y(share));
     });
     ctx.stroke();
@@ -296,7 +299,7 @@ function onLiveResult(event) {
   drawFaces(ctx, faces, scale, $("blur").checked, $("blur").checked ? video : null);
   const now = performance.now();
   const summary = body.summary;
-  state.history.push({ time: now, faces: summary.faces, readable: summary.readable, counts: summary.counts });
+  state.history.push({ time: now, faces: summary.faces, readable: summary.readable, shares: summary.shares });
   state.frames.push(now);
   state.frames = state.frames.filter((t) => now - t <= 2000);
   const fps = state.frames.length / 2;

@@ -1,0 +1,156 @@
+"""A crowd's mood, summarised the same way for a photo, a video frame, a folder of photos and a recorded
+session's bucket: faces found and read, the top-emotion counts as the model answered, and each emotion's
+share of the readable faces with a 95 % interval.
+
+Where the model comes with a calibration (runtime.calibration), the shares are corrected for its
+confusions (runtime.quantify): `shares` is that estimate, `counts` stays the raw count beside it. A model
+without one gets the counted shares with Wilson intervals (`method` says which).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from moodlens.runtime.calibration import Calibration
+from moodlens.runtime.quantify import corrected_shares
+from moodlens.runtime.results import Face
+
+POSITIVE = ("happy",)  # what counts as a positive face in `positive_share`
+Z95 = 1.959964  # the standard normal quantile of a two-sided 95 % interval
+CORRECTED, COUNTED = "corrected", "counted"
+
+
+@dataclass
+class Share:
+    share: float | None  # None: no readable face
+    low: float | None
+    high: float | None
+
+
+@dataclass
+class CrowdSummary:
+    faces: float  # found (in a session's bucket: per step, added over recorders)
+    readable: float  # wide enough to read
+    counts: dict[str, int]  # readable faces per top emotion, as the model answered
+    shares: dict[str, Share]  # each emotion's share of the readable faces (see `method`) and 95 % interval
+    mean_scores: dict[str, float | None]  # the mean probability per emotion over the readable faces
+    dominant: str | None  # the emotion of the largest share
+    positive_share: float | None  # the share of POSITIVE emotions
+    method: str  # CORRECTED for the model's confusions, or COUNTED (the model has no calibration)
+    lines: list[str]  # the summary in words, as the console, the pictures and the page show it
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarize(
+    labels: list[str],
+    faces: float,
+    readable: float,
+    counts: dict[str, int],
+    score_sums: dict[str, float],
+    calibration: Calibration | None,
+    sample: float | None = None,
+) -> CrowdSummary:
+    """The summary of `readable` faces (out of `faces`) with these top-emotion counts and probability sums.
+    `sample`: how many different faces they are, if fewer (a session reads the same people at every step)."""
+    n = readable if sample is None else sample
+    if not readable:
+        shares = dict.fromkeys(labels, Share(None, None, None))
+    elif calibration is None:
+        shares = {
+            label: Share(round(counts[label] / readable, 4), *wilson_interval(counts[label] / readable, n))
+            for label in labels
+        }
+    else:
+        mean = np.array([score_sums[label] / readable for label in labels])
+        estimate = zip(*corrected_shares(mean, n, calibration.confusion), strict=True)
+        shares = {label: Share(*map(float, values)) for label, values in zip(labels, estimate, strict=True)}
+    read = bool(readable)
+    summary = CrowdSummary(
+        faces=faces,
+        readable=readable,
+        counts={label: counts[label] for label in labels},
+        shares=shares,
+        mean_scores={label: round(score_sums[label] / readable, 4) if read else None for label in labels},
+        dominant=max(labels, key=lambda label: shares[label].share) if read else None,
+        positive_share=round(sum(shares[p].share for p in POSITIVE if p in shares), 4) if read else None,
+        method=COUNTED if calibration is None else CORRECTED,
+        lines=[],
+    )
+    summary.lines = summary_lines(summary)
+    return summary
+
+
+def wilson_interval(share: float, n: float) -> tuple[float, float]:
+    """95 % Wilson score interval of a share seen in n faces (sound for small n and for shares near 0 or 1)."""
+    if n <= 0:
+        return 0.0, 1.0
+    centre = share + Z95**2 / (2 * n)
+    spread = Z95 * math.sqrt(share * (1 - share) / n + Z95**2 / (4 * n * n))
+    scale = 1 + Z95**2 / n
+    return round(max(0.0, (centre - spread) / scale), 4), round(min(1.0, (centre + spread) / scale), 4)
+
+
+class CrowdTally:
+    """Running counts and probability sums over any number of faces, in constant memory."""
+
+    def __init__(self, labels: list[str], calibration: Calibration | None = None):
+        self.labels, self.calibration = labels, calibration
+        self.faces = 0
+        self.readable = 0
+        self.counts = dict.fromkeys(labels, 0)
+        self.sums = dict.fromkeys(labels, 0.0)
+
+    def add(self, faces: list[Face]) -> None:
+        for face in faces:
+            self.faces += 1
+            if not face.readable:
+                continue
+            self.readable += 1
+            self.counts[face.emotion] += 1
+            for label in self.labels:
+                self.sums[label] += face.scores[label]
+
+    def summary(self) -> CrowdSummary:
+        return summarize(self.labels, self.faces, self.readable, self.counts, self.sums, self.calibration)
+
+
+def crowd_summary(faces: list[Face], labels: list[str], calibration: Calibration | None = None) -> CrowdSummary:
+    tally = CrowdTally(labels, calibration)
+    tally.add(faces)
+    return tally.summary()
+
+
+def share_text(summary: CrowdSummary, label: str) -> str:
+    """'happy 62 % (57-67 %)': an emotion's share of the readable faces and its 95 % interval."""
+    share = summary.shares[label]
+    if share.share is None:
+        return f"{label} -"
+    return f"{label} {round(100 * share.share)} % ({round(100 * share.low)}-{round(100 * share.high)} %)"
+
+
+def summary_lines(summary: CrowdSummary, top: int = 3) -> list[str]:
+    """The crowd in words: faces found and read, then the `top` emotions by share (those of at least 0.5 %)."""
+    found = f"{round(summary.faces, 1):g} faces, {round(summary.readable, 1):g} readable"
+    if summary.readable == 0:
+        return [found]
+    ranked = sorted(summary.shares, key=lambda label: -summary.shares[label].share)
+    return [found, *(share_text(summary, label) for label in ranked[:top] if summary.shares[label].share >= 0.005)]
+
+
+def share_columns(labels: list[str]) -> list[str]:
+    """Flat columns of a summary's shares: LABEL, LABEL_low, LABEL_high for each label."""
+    return [f"{label}{part}" for label in labels for part in ("", "_low", "_high")]
+
+
+def share_values(summary: dict) -> dict:
+    """A summary's faces, readable faces and shares (`CrowdSummary.to_dict()`) as one flat row (see
+    `share_columns`)."""
+    row = {"faces": summary["faces"], "readable": summary["readable"]}
+    for label, share in summary["shares"].items():
+        row.update({label: share["share"], f"{label}_low": share["low"], f"{label}_high": share["high"]})
+    return row
