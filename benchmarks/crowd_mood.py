@@ -12,6 +12,9 @@ the model never trained on: the photos are split in two halves, each half's crow
 half's confusion. A model that trained on the photos (`default`) reads each photo with the fold model that
 never saw it (`--folds`: recipes/default_photos.sh's runs exported to ONNX).
 
+With `--quapy`, the same crowds are also estimated by QuaPy's PACC and EMQ (SLD), fitted on the same
+labelled half: a maintained library's answer to the same question, on the same inputs.
+
 Grid crowds (`--grids`): 100 FER+ validation faces (never trained on) laid out in a 10 x 10 grid photo
 and analysed whole by `Analyzer` with the shipped calibration, exactly as `moodlens analyze` would; the
 truth is the 100 faces' majority votes.
@@ -70,7 +73,11 @@ class Scores:
         self.covered: dict[str, list] = {"count": [], "corrected": []}
         self.widths: list[np.ndarray] = []
 
-    def add(self, true: np.ndarray, counts: np.ndarray, summary: CrowdSummary) -> None:
+    def add(self, true: np.ndarray, counts: np.ndarray, summary: CrowdSummary, others: dict | None = None) -> None:
+        """A crowd's true shares, its top-emotion counts, the summary moodlens reports and other methods'
+        estimates (shares alone)."""
+        for method, estimate in (others or {}).items():
+            self.errors.setdefault(method, []).append(estimate - true)
         n = counts.sum()
         wilson = np.array([wilson_interval(c / n, n) for c in counts])
         shares = [summary.shares[label] for label in self.labels]
@@ -87,7 +94,7 @@ class Scores:
         drawn = [self.labels.index(e) for e in EMOTIONS]
         out = {}
         for method in self.errors:
-            errors, covered = np.array(self.errors[method]), np.array(self.covered[method])
+            errors = np.array(self.errors[method])
             out[method] = {
                 "mean_abs_error_points": round(100 * float(np.abs(errors).mean()), 2),
                 "worst_error_points": round(100 * float(np.abs(errors).max()), 1),
@@ -95,14 +102,43 @@ class Scores:
                     label: round(100 * float(errors[:, k].mean()), 2) for k, label in enumerate(self.labels)
                 },
                 "max_abs_bias_points": round(100 * float(np.abs(errors.mean(axis=0)).max()), 2),
-                "coverage": round(float(covered.mean()), 3),
-                "coverage_of_emotions_drawn": round(float(covered[:, drawn].mean()), 3),
             }
+            if method in self.covered:
+                covered = np.array(self.covered[method])
+                out[method]["coverage"] = round(float(covered.mean()), 3)
+                out[method]["coverage_of_emotions_drawn"] = round(float(covered[:, drawn].mean()), 3)
         out["corrected"]["mean_interval_width_points"] = round(100 * float(np.mean(self.widths)), 1)
         return out
 
 
-def photo_crowds(answers: Answers, temperature: float, crowds: int, size: int, seed: int) -> dict:
+def quapy_methods(probs: np.ndarray, truth: np.ndarray) -> dict:
+    """QuaPy's PACC and EMQ fitted on these labelled faces' probabilities (quapy is imported only here)."""
+    from quapy.method.aggregative import EMQ, PACC
+    from sklearn.base import BaseEstimator, ClassifierMixin
+
+    class Given(ClassifierMixin, BaseEstimator):
+        """The model's probabilities, already computed: QuaPy asks for a fitted classifier."""
+
+        def __init__(self, classes: int = probs.shape[1]):
+            self.classes = classes
+            self.classes_ = np.arange(classes)
+
+        def fit(self, x, y):
+            return self
+
+        def predict_proba(self, x):
+            return x
+
+    methods = {
+        "quapy_pacc": PACC(Given(), fit_classifier=False, val_split=None),
+        "quapy_emq": EMQ(Given(), fit_classifier=False, val_split=None, exact_train_prev=False),
+    }
+    for method in methods.values():
+        method.aggregation_fit(probs, truth)
+    return methods
+
+
+def photo_crowds(answers: Answers, temperature: float, crowds: int, size: int, seed: int, quapy: bool) -> dict:
     labels, probs, classes = answers.labels, tempered(answers.probs, temperature), answers.truth
     rng = np.random.default_rng(seed)
     halves = np.zeros(len(classes), bool)
@@ -113,6 +149,7 @@ def photo_crowds(answers: Answers, temperature: float, crowds: int, size: int, s
     for half in (halves, ~halves):
         calibration = Calibration(temperature, Confusion.measure(labels, probs[~half], classes[~half]), "other half")
         pool = {labels.index(e): np.flatnonzero(half & (classes == labels.index(e))) for e in EMOTIONS}
+        others = quapy_methods(probs[~half], classes[~half]) if quapy else {}
         for _ in range(crowds // 2):
             crowd = draw_crowd(rng, pool, size)
             counts = np.bincount(probs[crowd].argmax(1), minlength=len(labels))
@@ -120,7 +157,8 @@ def photo_crowds(answers: Answers, temperature: float, crowds: int, size: int, s
             sums = dict(zip(labels, probs[crowd].sum(axis=0), strict=True))
             summary = summarize(labels, size, size, dict(zip(labels, counts, strict=True)), sums, calibration)
             seconds.append(time.perf_counter() - start)
-            scores.add(np.bincount(classes[crowd], minlength=len(labels)) / size, counts, summary)
+            estimates = {name: method.aggregate(probs[crowd]) for name, method in others.items()}
+            scores.add(np.bincount(classes[crowd], minlength=len(labels)) / size, counts, summary, estimates)
     return {**scores.report(), "ms_per_summary": round(1000 * float(np.median(seconds)), 1)}
 
 
@@ -161,6 +199,7 @@ def main() -> None:
     parser.add_argument("--crowds", type=int, default=200)
     parser.add_argument("--sizes", default="100,30,10,3", help="crowd sizes, comma-separated")
     parser.add_argument("--grids", type=int, default=0, help="this many grid photos of FER+ faces too")
+    parser.add_argument("--quapy", action="store_true", help="QuaPy's PACC and EMQ on the same photo crowds too")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -173,7 +212,7 @@ def main() -> None:
         "crowds_per_size": args.crowds,
         "emotions_drawn": EMOTIONS,
         "photo_crowds": {
-            size: photo_crowds(answers, calibration.temperature, args.crowds, int(size), args.seed)
+            size: photo_crowds(answers, calibration.temperature, args.crowds, int(size), args.seed, args.quapy)
             for size in args.sizes.split(",")
         },
     }
@@ -181,11 +220,16 @@ def main() -> None:
         result["grid_crowds"] = {"grids": args.grids, **grid_crowds(args.model, args.grids, args.seed)}
     result["machine"] = {"cpu": cpu_field("model name"), "avx512f": "avx512f" in cpu_flags(), "cores_used": 2}
     result["command"] = "python benchmarks/crowd_mood.py " + " ".join(
-        f"--{key} {value}" for key, value in vars(args).items() if value is not None
+        f"--{key}" if value is True else f"--{key} {value}"
+        for key, value in vars(args).items()
+        if value not in (None, False)
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    summary = {size: {m: r[m] for m in ("count", "corrected")} for size, r in result["photo_crowds"].items()}
+    summary = {
+        size: {m: r[m]["mean_abs_error_points"] for m in r if "quapy" in m or m in ("count", "corrected")}
+        for size, r in result["photo_crowds"].items()
+    }
     print(json.dumps({"photo_crowds": summary, "grid_crowds": result.get("grid_crowds")}, indent=1))
 
 

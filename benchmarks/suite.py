@@ -9,7 +9,9 @@ Each model (shipped name, run directory or .pt) is scored with flip TTA, as user
   skipped for a model whose run trained on muxspace photos, which `--cv` scores instead.
 `--cv DIR` takes the runs DIR/fold0.. of recipes/default_photos.sh, scores each on the validation
 photos of its fold (which it never saw) and pools the folds into one muxspace score. Reports accuracy
-on the faces found, accuracy counting photos without a face as wrong, macro F1 and per-class recall.
+on the faces found, accuracy counting photos without a face as wrong, macro F1, per-class recall, and how
+calibrated the checkpoint's raw scores are (ECE, NLL; NLL against the votes on FER+); the shipped ONNX models'
+calibrated scores are reported by recipes/calibrate_shipped.py (benchmarks/results/calibration_<name>.json).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ FOLDS = Path.home() / ".cache" / "moodlens" / "muxspace-folds"
 
 def summary(metrics: dict) -> dict:
     row = {k: round(metrics[k], 4) for k in ("accuracy", "balanced_accuracy", "macro_f1")}
+    row.update({k: round(metrics[k], 4) for k in ("ece", "nll", "nll_votes") if k in metrics})
     row["samples"] = metrics["samples"]
     row["recall"] = {name: round(c["recall"], 3) for name, c in metrics["per_class"].items() if c["support"]}
     if "no_face" in metrics:

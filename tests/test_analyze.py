@@ -6,18 +6,19 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from moodlens.analysis.summaries import smoothed
+from moodlens.analysis.summaries import VideoSummary, smoothed
 from moodlens.evaluation.boxes import BoxScore, read_imglab
 from moodlens.runtime.crowd import crowd_summary
 from moodlens.runtime.detection import load_detector
 from moodlens.runtime.imaging import ImageError, read_image
-from moodlens.runtime.results import to_dataframe
+from moodlens.runtime.results import ImageResult, to_dataframe
 from moodlens.runtime.tracking import IouTracker
 
 from conftest import MUXSPACE, SELFIE, SHARED, make_pan_video, run_cli
@@ -257,3 +258,21 @@ def test_no_onnx_runtime_telemetry_is_kept_on_disk(tmp_path):
 def test_timeline_is_smoothed_without_falling_at_its_ends():
     assert np.allclose(smoothed([0.5] * 12, 5), 0.5)
     assert np.allclose(smoothed([0.0, 0.0, 0.0, 1.0, 1.0, 1.0], 3), [0, 0, 1 / 3, 2 / 3, 1, 1])
+    # frames with no readable face have no share: left out, and the line breaks where none is near
+    assert np.allclose(
+        smoothed([0.2, None, 0.4, None, None, None, 1.0], 3), [0.2, 0.3, 0.4, 0.4, np.nan, 1, 1], equal_nan=True
+    )
+
+
+def test_a_video_timeline_with_frames_without_a_readable_face_has_gaps_not_zeros(tmp_path, analyzer):
+    summary = VideoSummary(analyzer.labels)
+    selfie = analyzer.analyze(SELFIE)
+    frames = [ImageResult(None, 640, 480, [], 0, 0.0), ImageResult(None, 640, 480, selfie.faces, 1, 0.5)]
+    frames.append(ImageResult(None, 640, 480, [], 2, 1.0))
+    for frame in frames:
+        summary.add(frame, crowd_summary(frame.faces, analyzer.labels, analyzer.calibration))
+    written = summary.write(tmp_path, "clip")
+    with open(written["files"]["timeline.csv"]) as f:
+        rows = list(csv.DictReader(f))
+    assert [row["happy"] == "" for row in rows] == [True, False, True]
+    assert Path(written["files"]["timeline.png"]).stat().st_size > 5000

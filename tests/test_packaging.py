@@ -46,6 +46,8 @@ def test_the_wheel_holds_the_models_the_page_and_the_licences(wheel):
     for model in ("default", "balanced", "ferplus", "fer2013"):
         assert {f"moodlens/weights/{model}.onnx", f"moodlens/weights/{model}.pt"} <= names
     assert "moodlens/weights/detectors/centerface.onnx" in names
+    shipped = sorted(p.name for p in (ROOT / "src" / "moodlens" / "weights").glob("*.calibration.json"))
+    assert "default.calibration.json" in shipped and {f"moodlens/weights/{n}" for n in shipped} <= names
     assert {"moodlens/server/static/index.html", "moodlens/server/static/app.js"} <= names
     licences = {Path(name).name for name in names if "/licenses/" in name}
     assert {"LICENSE", "LICENSE.centerface"} <= licences
@@ -70,8 +72,9 @@ def test_a_fresh_venv_with_the_core_alone_analyses_photos_without_torch(wheel, t
     out = tmp_path / "faces.json"
     analyzed = run(moodlens, "analyze", COUPLE, "--json", out, cwd=tmp_path)
     assert analyzed.returncode == 0, analyzed.stderr
-    faces = json.loads(out.read_text())[0]["faces"]
-    assert len(faces) == 2 and all(face["emotion"] for face in faces)
+    record = json.loads(out.read_text())[0]
+    assert len(record["faces"]) == 2 and all(face["emotion"] for face in record["faces"])
+    assert record["summary"]["method"] == "corrected"  # the calibration came with the wheel
 
     script = (
         "import sys, moodlens; r = moodlens.Analyzer().analyze(sys.argv[1]); "

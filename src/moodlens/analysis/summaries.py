@@ -74,10 +74,16 @@ class VideoSummary:
         }
 
 
-def smoothed(values: list[float], window: int) -> np.ndarray:
-    """Moving average over `window` samples; at the ends, over the samples there are (no zero padding)."""
+def smoothed(values: list[float | None], window: int) -> np.ndarray:
+    """Moving average over `window` samples; at the ends, over the samples there are (no zero padding).
+    A sample without a value (None: a frame with no readable face) is left out, and a window with no value
+    at all gives NaN, where a plotted line breaks."""
+    present = np.array([v is not None for v in values], np.float64)
+    filled = np.array([v if v is not None else 0.0 for v in values], np.float64)
     kernel = np.ones(max(1, min(window, len(values))))
-    return np.convolve(values, kernel, mode="same") / np.convolve(np.ones(len(values)), kernel, mode="same")
+    counts = np.convolve(present, kernel, mode="same")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, np.convolve(filled, kernel, mode="same") / counts, np.nan)
 
 
 def plot_timeline(rows: list[dict], labels: list[str], path: Path, window: int = 5) -> None:

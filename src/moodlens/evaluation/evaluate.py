@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from moodlens.data.faces import load_dataset
+from moodlens.data.labels import EMOTIONS
 from moodlens.data.photo_faces import largest_face_crops
 from moodlens.data.readers import DatasetError
 from moodlens.evaluation import report
+from moodlens.runtime.calibration import ece, nll
 from moodlens.runtime.classifier import OnnxClassifier
 from moodlens.runtime.detection import load_detector
 from moodlens.runtime.errors import MoodlensError
@@ -81,6 +83,7 @@ def evaluate(
     probs = predict(data.images, tta)
     seconds = time.perf_counter() - start
     metrics = classification_metrics(confusion_matrix(y, probs.argmax(1), len(labels)), labels)
+    metrics.update(calibration_metrics(probs, y, data, labels))
     metrics.update(
         model=str(checkpoint),
         data=str(data_path),
@@ -99,6 +102,17 @@ def evaluate(
     write_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2))
     write_figures(out_dir, metrics, data.images, y, probs, read_run_log(checkpoint))
     return metrics
+
+
+def calibration_metrics(probs: np.ndarray, y: np.ndarray, data, labels: list[str]) -> dict:
+    """How well the scores say how sure the model is: ECE and NLL, and NLL against the annotators' votes
+    where the data carry them (FER+)."""
+    out = {"ece": ece(probs, y), "nll": nll(probs, np.eye(len(labels))[y])}
+    if data.soft is not None:
+        votes = data.soft[:, [EMOTIONS.index(label) for label in labels]]
+        voted = votes.sum(axis=1) > 0
+        out["nll_votes"] = nll(probs[voted], votes[voted] / votes[voted].sum(axis=1, keepdims=True))
+    return out
 
 
 def write_figures(

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ITERATIONS = 200
+CYCLES = 30  # SQUAREM cycles of 3 EM steps each
 DRAWS = 400
 SEED = 0
 PRIOR_FACES = 1  # how many faces' worth of belief each confusion row starts with (see Confusion.measure)
@@ -78,16 +78,28 @@ class Confusion:
         return cls(list(record["labels"]), *arrays)
 
 
-def adjusted_shares(answers: np.ndarray, confusion: np.ndarray, iterations: int = ITERATIONS) -> np.ndarray:
+def adjusted_shares(answers: np.ndarray, confusion: np.ndarray, cycles: int = CYCLES) -> np.ndarray:
     """The shares (K,) that best explain the mean answer (K,) given the confusion (K, K)."""
     exact = answers @ np.linalg.inv(confusion)
     if exact.min() >= 0:
         return exact / exact.sum()
+
+    def em_step(shares: np.ndarray) -> np.ndarray:  # EM for mixture proportions: never leaves the simplex
+        shares = shares * (confusion @ (answers / np.maximum(shares @ confusion, 1e-12)))
+        return shares / shares.sum()
+
+    # EM crawls towards a share of 0; SQUAREM (Varadhan and Roland, 2008) extrapolates two EM steps at a
+    # time and gets there in a tenth of the steps (checked against 20,000 plain EM steps in tests)
     shares = np.full(answers.shape, 1.0 / len(answers))
-    for _ in range(iterations):  # EM for mixture proportions
-        expected = shares @ confusion  # the mean answer these shares would give
-        shares = shares * (confusion @ (answers / np.maximum(expected, 1e-12)))
-        shares /= shares.sum()
+    for _ in range(cycles):
+        once = em_step(shares)
+        r = once - shares
+        v = em_step(once) - once - r
+        if not v.any():
+            return once
+        alpha = min(-np.sqrt((r @ r) / (v @ v)), -1.0)
+        jumped = np.maximum(shares - 2 * alpha * r + alpha * alpha * v, 1e-12)
+        shares = em_step(jumped / jumped.sum())
     return shares
 
 
