@@ -69,6 +69,9 @@ def main() -> None:
             "summary_ms": median_ms(lambda found=found: summarize(analyzer, found), 10 * args.repeats),
         }
     result["machine"] = {"cpu": cpu_field("model name"), "avx512f": "avx512f" in cpu_flags()}
+    result["command"] = (
+        f"python benchmarks/summary_cost.py --repeats {args.repeats} --threads {args.threads} --out {args.out}"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=1))

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CYCLES = 30  # SQUAREM cycles of 3 EM steps each
+CYCLES = 30  # SQUAREM cycles of 3 EM steps each, at most
+TOLERANCE = 1e-6
 DRAWS = 400
 SEED = 0
 PRIOR_FACES = 1  # how many faces' worth of belief each confusion row starts with (see Confusion.measure)
@@ -94,8 +95,10 @@ def adjusted_shares(answers: np.ndarray, confusion: np.ndarray, cycles: int = CY
     for _ in range(cycles):
         once = em_step(shares)
         r = once - shares
+        if np.abs(r).max() < TOLERANCE:  # far below the 4 decimals a share is reported with
+            return once
         v = em_step(once) - once - r
-        if not v.any():
+        if not v.any():  # the steps went straight: no extrapolation to make
             return once
         alpha = min(-np.sqrt((r @ r) / (v @ v)), -1.0)
         jumped = np.maximum(shares - 2 * alpha * r + alpha * alpha * v, 1e-12)
