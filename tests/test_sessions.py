@@ -4,17 +4,20 @@ import csv
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections import defaultdict
 
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import inspect
 
 from moodlens.recording.export import export_bytes
-from moodlens.recording.recorder import step_of
+from moodlens.recording.options import RecordOptions
+from moodlens.recording.recorder import record, step_of
 from moodlens.recording.store import SCHEMA_VERSION, Store, StoreError, meta_table
 from moodlens.recording.timeline import export_columns, session_settings, timeline
 from moodlens.runtime.crowd import crowd_summary
@@ -195,3 +198,21 @@ def test_an_unreachable_database_is_one_line_without_its_password():
     assert lines[0].startswith("moodlens: error: postgresql+psycopg://bob:***@127.0.0.1") and "secret" not in lines[0]
     unknown = run_cli("sessions", "list", "--db", "nonsense://")
     assert unknown.returncode == 2 and "not a database URL" in unknown.stderr
+
+
+def test_a_second_video_file_follows_the_first_unless_placed_with_at(tmp_path, pan_video, analyzer):
+    store = Store(f"sqlite:///{tmp_path / 'sessions.sqlite'}")
+    part2, camera2 = tmp_path / "part2.mp4", tmp_path / "camera2.mp4"
+    shutil.copyfile(pan_video, part2)
+    shutil.copyfile(pan_video, camera2)
+    record(store, "gig", analyzer, str(pan_video), RecordOptions(), {})
+    record(store, "gig", analyzer, str(part2), RecordOptions(), {})  # the event goes on in a second file
+    record(store, "gig", analyzer, str(camera2), RecordOptions(at=0), {})  # another camera, same event
+    assert record(store, "gig", analyzer, str(part2), RecordOptions(), {}) == 0  # again: nothing new
+    times = defaultdict(list)
+    for recorder, step in store.read_steps(store.get("gig")):
+        times[recorder.rsplit(":", 1)[-1]].append(step.time)
+    first, second, camera = (times[str(path)] for path in (pan_video, part2, camera2))
+    assert len(first) == len(second) == len(camera) == 8
+    assert round(second[0] - first[-1], 3) == 0.5  # one step after the first file's last
+    assert camera == first

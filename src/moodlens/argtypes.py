@@ -1,9 +1,12 @@
-"""Command-line value types: numbers within bounds, emotion lists, each refused with a one-line reason."""
+"""Command-line options declared once: dataclass fields that carry their help, type and bounds (`option`),
+from which argparse options are made (`add_options`) and read back (`options_from`); and the value types,
+numbers within bounds and emotion lists, each refused with a one-line reason."""
 
 from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import Field, field, fields
 
 from moodlens.data.labels import parse_classes
 from moodlens.runtime.errors import MoodlensError
@@ -43,3 +46,28 @@ def emotion_list(text: str) -> list[str] | None:
         return parse_classes(text)
     except MoodlensError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def option(default, help: str, **argparse_options) -> Field:
+    """A dataclass field that is also a command-line option; `argparse_options` go to argparse's add_argument,
+    except `positional=True` (an argument, not an option), `cli=False` (no option) and `flag` (another name)."""
+    return field(default=default, metadata={"help": help, **argparse_options})
+
+
+def add_options(parser: argparse.ArgumentParser, declared: type) -> None:
+    """One option per field of the dataclass `declared`, with the field's default, type, bounds and help."""
+    for f in fields(declared):
+        meta = dict(f.metadata)
+        if not meta.pop("cli", True):
+            continue
+        if meta.pop("positional", False):
+            parser.add_argument(f.name, nargs=meta.pop("nargs", "?"), **meta)
+            continue
+        flag = meta.pop("flag", "--" + f.name.replace("_", "-"))
+        parser.add_argument(flag, dest=f.name, default=f.default, **meta)
+
+
+def options_from(args: argparse.Namespace, declared: type, **given):
+    """The dataclass `declared` filled from parsed options (those made by `add_options`) and `given`."""
+    made = {f.name: getattr(args, f.name) for f in fields(declared) if f.metadata.get("cli", True)}
+    return declared(**made, **given)

@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import fields
 from pathlib import Path
 
-from moodlens.argtypes import NON_NEGATIVE, POSITIVE, POSITIVE_INT, SCORE, number
+from moodlens.argtypes import POSITIVE, POSITIVE_INT, SCORE, add_options, number, options_from
 from moodlens.data.readers import DatasetError
 from moodlens.recording.options import BUCKET, RecordOptions
 from moodlens.runtime.detection import CROWD_MODES, MAX_SIDE
@@ -235,7 +235,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
     store = Store(args.db)
     analyzer = Analyzer(args.model, readable_width=args.readable_width)
-    options = RecordOptions(args.fps, args.duration, args.reconnect, args.recorder)
+    options = options_from(args, RecordOptions)
     settings = session_settings(args.model, analyzer.calibration, readable_width=args.readable_width)
     print(f"moodlens: recording {args.source} into session {args.session!r} at {store.url} (Ctrl-C stops)")
     with stop_on_ctrl_c() as interrupted:
@@ -447,16 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
         "source", help="webcam number, video file, stream URL (rtsp://, http://), 'screen' or 'screen:L,T,W,H'"
     )
     p.add_argument("--session", required=True, help="session name; an existing session is continued")
-    p.add_argument("--fps", type=POSITIVE, default=RecordOptions.fps, help="frames analysed per second")
-    p.add_argument("--duration", type=POSITIVE, metavar="SECONDS", help="stop after this long (default: Ctrl-C)")
-    p.add_argument(
-        "--reconnect",
-        type=NON_NEGATIVE,
-        default=RecordOptions.reconnect,
-        metavar="SECONDS",
-        help="how long a lost stream is retried",
-    )
-    p.add_argument("--recorder", help="this recorder's name in the session (default: HOST:SOURCE)")
+    add_options(p, RecordOptions)
     p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or .onnx file")
     add_readable_width(p)
     add_database(p)

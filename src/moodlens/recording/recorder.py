@@ -71,16 +71,30 @@ def record(
         raise
 
 
+def file_origin(store: Store, session: Session, recorder: str, options: RecordOptions) -> float:
+    """Where a video file's first frame lies in the session (unix seconds): at `options.at`, else where this
+    recorder's file started before (recorded again, it keeps its times), else right after the session's
+    last step (a file that continues the event; a second camera of the same event gives --at 0)."""
+    if options.at is not None:
+        return session.created + options.at
+    first, _ = store.span(session, recorder)
+    if first is not None:
+        return first
+    _, last = store.span(session)
+    return session.created if last is None else last + 1 / options.fps
+
+
 def record_steps(
     store: Store, session: Session, analyzer: Analyzer, source: str, options: RecordOptions, stop: Callable[[], bool]
 ) -> int:
     recorder = options.recorder or default_recorder(source)
     deadline = time.time() + options.duration if options.duration else None
+    origin = session.created if is_live(source) else file_origin(store, session, recorder, options)
     written, opened, lost_since = 0, False, None
     while True:
-        last = store.last_time(session, recorder)
+        last = store.span(session, recorder)[1]
         try:
-            for moment, rgb in frames(source, options.fps, session.created):
+            for moment, rgb in frames(source, options.fps, origin):
                 opened, lost_since = True, None
                 if last is not None and moment <= last:
                     continue  # a file recorder restarted: what it recorded before stays as it was

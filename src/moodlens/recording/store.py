@@ -251,13 +251,15 @@ class Store:
         if written is None:
             raise SessionGone(f"session {session.name!r} was deleted while recording; recording stopped")
 
-    def last_time(self, session: Session, recorder: str) -> float | None:
-        """When this recorder's last step in the session was taken, if it took any."""
-        query = select(func.max(steps_table.c.time)).where(
-            steps_table.c.session_id == session.id, steps_table.c.recorder == recorder
-        )
+    def span(self, session: Session, recorder: str | None = None) -> tuple[float | None, float | None]:
+        """When the first and the last step in the session were taken (by `recorder`, or by any)."""
+        query = select(func.min(steps_table.c.time), func.max(steps_table.c.time))
+        query = query.where(steps_table.c.session_id == session.id)
+        if recorder is not None:
+            query = query.where(steps_table.c.recorder == recorder)
         with self.connection("read the session") as db:
-            return db.execute(query).scalar()
+            first, last = db.execute(query).one()
+        return first, last
 
     def step_count(self, session: Session) -> int:
         query = select(func.count(steps_table.c.id)).where(steps_table.c.session_id == session.id)

@@ -7,10 +7,10 @@ config.json, so that `--resume` continues with the same settings.
 from __future__ import annotations
 
 import json
-from dataclasses import Field, dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-from moodlens.argtypes import NON_NEGATIVE, POSITIVE, POSITIVE_INT, SHARE, UNIT_OPEN, emotion_list, number
+from moodlens.argtypes import NON_NEGATIVE, POSITIVE, POSITIVE_INT, SHARE, UNIT_OPEN, emotion_list, number, option
 from moodlens.data.sampling import BALANCE_MODES
 from moodlens.runtime.errors import MoodlensError
 
@@ -20,11 +20,6 @@ SCHEDULES = ("onecycle", "cosine", "plateau", "none")
 SELECT_METRICS = ("accuracy", "macro_f1", "balanced_accuracy")
 PRECISIONS = ("auto", "bf16", "fp32")
 DEVICES = ("auto", "cpu", "cuda")
-
-
-def option(default, help: str, **argparse_options) -> Field:
-    """A field that is also a command-line option; `argparse_options` go to argparse's add_argument."""
-    return field(default=default, metadata={"help": help, **argparse_options})
 
 
 @dataclass
