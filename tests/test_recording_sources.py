@@ -16,17 +16,18 @@ from playwright.sync_api import sync_playwright
 
 from moodlens.recording.store import Store
 
-from conftest import SELFIE, free_port, run_cli
+from conftest import SELFIE, SHARED, free_port, run_cli
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 class MjpegStream:
-    """An HTTP MJPEG stream of a real photo, 5 frames a second, as IP cameras serve them; stop() drops it."""
+    """An HTTP MJPEG stream of a real photo, 5 frames a second (or 1 / `interval`), as IP cameras serve them;
+    stop() drops it."""
 
-    def __init__(self, port: int, photo: Path):
+    def __init__(self, port: int, photo: Path, interval: float = 0.2):
         self.port, self.jpeg = port, cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes()
-        self.server = None
+        self.server, self.interval = None, interval
 
     def start(self) -> None:
         stream = self
@@ -40,7 +41,7 @@ class MjpegStream:
                 try:
                     while stream.server is self.server:
                         self.wfile.write(part + stream.jpeg + b"\r\n")
-                        time.sleep(0.2)
+                        time.sleep(stream.interval)
                 except OSError:
                     pass
 
@@ -91,6 +92,34 @@ def test_a_stream_that_drops_and_comes_back_is_recorded_on_both_sides_of_the_gap
     assert len([t for t in times if t < dropped]) >= 3
     assert len([t for t in times if t > back]) >= 3  # recording went on after the stream came back
     assert not [t for t in times if dropped + 0.5 < t < back]  # nothing was made up while it was gone
+
+
+@pytest.mark.slow
+def test_a_stream_faster_than_analysis_is_stamped_when_it_arrived_with_no_backlog(tmp_path):
+    """A recorder asked for more frames than it can analyse reads the newest frame each time: when the stream
+    stops, no step is stamped after it (read-time stamps of a backlog went on for seconds) and it stops."""
+    port, database = free_port(), f"sqlite:///{tmp_path / 'sessions.sqlite'}"
+    stream = MjpegStream(port, SHARED / "faces" / "dlib" / "bald_guys.jpg", interval=0.02)  # a crowd, 50 frames/s
+    stream.start()
+    command = ["record", f"http://127.0.0.1:{port}/camera.mjpg", "--session", "rush", "--fps", "25"]
+    recorder = subprocess.Popen(
+        [sys.executable, "-m", "moodlens", *command, "--reconnect", "0", "--db", database],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while len(step_times(database, "rush")) < 3 and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(4)
+    stream.stop()
+    stopped = time.time()
+    _, err = recorder.communicate(timeout=120)
+    gave_up = time.time() - stopped
+    times = step_times(database, "rush")
+    assert len(times) >= 5, err
+    assert max(times) <= stopped + 0.5, f"a step {max(times) - stopped:.1f} s after the stream stopped"
+    assert gave_up < 15 and "the stream stopped" in err
 
 
 def test_a_gone_stream_stops_the_recorder_in_one_line(tmp_path):

@@ -1,8 +1,11 @@
 """What a hostile tester found in recording (issue 25), on a real SQLite file and a real PostgreSQL server:
 deleted sessions stay deleted, one rule for names, database failures in one line, no share where none was read."""
 
+import contextlib
 import csv
 import io
+import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -151,3 +154,47 @@ def test_a_timeline_since_a_moment_starts_with_that_moments_whole_bucket(tmp_pat
         since = session.created + 5.3  # inside the bucket from 4 to 6 s
         part = httpx.get(f"{url}/v1/sessions/ticks/timeline", params={"bucket": 2, "since": since}).json()["buckets"]
     assert part == whole[2:]
+
+
+@contextlib.contextmanager
+def unwritable(*paths):
+    """Paths nobody may write, root included: immutable where the file system allows it (root ignores
+    permission bits), else without write permission."""
+    if os.geteuid() == 0:
+        made = subprocess.run(["chattr", "+i", *paths], capture_output=True)
+        if made.returncode != 0:
+            pytest.skip(f"cannot make files immutable here: {made.stderr.decode().strip()}")
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", *paths], check=True)
+        return
+    modes = {path: os.stat(path).st_mode for path in paths}
+    for path in paths:
+        os.chmod(path, modes[path] & ~0o222)
+    try:
+        yield
+    finally:
+        for path, mode in modes.items():
+            os.chmod(path, mode)
+
+
+def test_a_read_only_database_can_be_read_and_refuses_writes_in_one_line(tmp_path):
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    database = f"sqlite:///{folder / 'sessions.sqlite'}"
+    store = Store(database)
+    session = store.open_session("talk", ["happy", "sad"], {})
+    store.add_step(session, "camera", Step(session.created + 1, 2, 2, 1, {"happy": 2}, {"happy": 1.8, "sad": 0.2}))
+    store.engine.dispose()
+    with unwritable(folder / "sessions.sqlite", folder):
+        listed = run_cli("sessions", "list", "--db", database)
+        assert listed.returncode == 0 and "talk" in listed.stdout, listed.stderr
+        shown = run_cli("sessions", "show", "talk", "--db", database)
+        assert shown.returncode == 0 and json.loads(shown.stdout)["buckets"][0]["readable"] == 2
+        deleted = run_cli("sessions", "delete", "talk", "--db", database)
+        assert deleted.returncode == 2
+        assert deleted.stderr.strip() == (
+            f"moodlens: error: {database}: cannot delete the session (attempt to write a readonly database)"
+        )
+    assert [s["name"] for s in Store(database).summaries()] == ["talk"]

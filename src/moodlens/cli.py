@@ -10,13 +10,11 @@ import tempfile
 from dataclasses import fields
 from pathlib import Path
 
-from moodlens.argtypes import POSITIVE, POSITIVE_INT, SCORE, add_options, number, options_from
+from moodlens.analysis.runs import AnalyzeOptions, AnalyzerOptions
+from moodlens.argtypes import POSITIVE, POSITIVE_INT, add_options, number, options_from
 from moodlens.data.readers import DatasetError
 from moodlens.recording.options import BUCKET, RecordOptions
-from moodlens.runtime.detection import CROWD_MODES, MAX_SIDE
-from moodlens.runtime.detection import THRESHOLD as DETECTION_THRESHOLD
 from moodlens.runtime.errors import MoodlensError
-from moodlens.runtime.results import READABLE_WIDTH
 from moodlens.runtime.weights import DEFAULT_MODEL
 from moodlens.training.config import PRECISIONS, TrainConfig
 
@@ -142,7 +140,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from moodlens.analysis.runs import AnalyzeOptions, run_analysis
+    from moodlens.analysis.runs import run_analysis
     from moodlens.runtime.pipeline import Analyzer
 
     if not args.inputs and args.webcam is None:
@@ -151,24 +149,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         raise MoodlensError("--webcam runs on this machine: drop --ray")
     if args.ray and (args.annotate or args.blur):
         raise MoodlensError("--ray writes records and summaries, not pictures: drop --annotate and --blur, or --ray")
-    analyzer_options = {
-        "model": args.model,
-        "detector": args.detector,
-        "threshold": args.threshold,
-        "max_faces": args.max_faces,
-        "readable_width": args.readable_width,
-        **({"max_side": args.detect_size, "crowd": args.crowd} if args.detector == "centerface" else {}),
-    }
-    options = AnalyzeOptions(
-        json=args.json,
-        csv=args.csv,
-        annotate=args.annotate,
-        summary=args.summary,
-        blur=args.blur,
-        every=args.every,
-        fps=args.fps,
-        batch_size=args.batch_size,
-    )
+    analyzer_options = options_from(args, AnalyzerOptions).analyzer_kwargs()
+    options = options_from(args, AnalyzeOptions)
     if args.ray:
         from moodlens.analysis.scaleout import run_on_ray
 
@@ -234,9 +216,10 @@ def cmd_record(args: argparse.Namespace) -> int:
     from moodlens.runtime.pipeline import Analyzer
 
     store = Store(args.db)
-    analyzer = Analyzer(args.model, readable_width=args.readable_width)
+    detection = options_from(args, AnalyzerOptions)
+    analyzer = Analyzer(**detection.analyzer_kwargs())
     options = options_from(args, RecordOptions)
-    settings = session_settings(args.model, analyzer.calibration, readable_width=args.readable_width)
+    settings = session_settings(args.model, analyzer.calibration, readable_width=detection.readable_width)
     print(f"moodlens: recording {args.source} into session {args.session!r} at {store.url} (Ctrl-C stops)")
     with stop_on_ctrl_c() as interrupted:
         written = record(store, args.session, analyzer, args.source, options, settings, stop=interrupted)
@@ -292,16 +275,6 @@ def cmd_models(args: argparse.Namespace) -> int:
     for row in describe_models():
         print(f"{row['name']:<10} {row['width']:>5} {row['params']:>10,} {row['mflops']:>12.1f}  {row['summary']}")
     return 0
-
-
-def add_readable_width(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--readable-width",
-        type=number(int, 0),
-        default=READABLE_WIDTH,
-        metavar="PX",
-        help="faces narrower than PX pixels are counted but get no emotion (0 reads every face)",
-    )
 
 
 def add_database(p: argparse.ArgumentParser) -> None:
@@ -401,31 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("analyze", help="find every face in photos, folders, videos or a webcam and its emotion")
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders (recursive) or video files")
     p.add_argument("--webcam", type=number(int, 0), metavar="N", help="analyse camera N live (Ctrl-C stops)")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or .onnx file")
-    p.add_argument("--detector", default="centerface", help="face detector: centerface or haar")
-    p.add_argument("--threshold", type=SCORE, default=DETECTION_THRESHOLD, help="detector confidence threshold")
-    p.add_argument(
-        "--detect-size",
-        type=number(int, 32),
-        default=MAX_SIDE,
-        help="longer side (px) the detector sees; raise for small faces",
-    )
-    p.add_argument(
-        "--crowd",
-        choices=CROWD_MODES,
-        default="auto",
-        help="second detection pass at full resolution for small faces: when the first pass finds some (auto)",
-    )
-    p.add_argument("--max-faces", type=POSITIVE_INT, help="keep at most N faces per image, most confident first")
-    add_readable_width(p)
-    p.add_argument("--json", help="write one record per image or frame to this JSON file")
-    p.add_argument("--csv", help="write one row per face to this CSV file")
-    p.add_argument("--annotate", metavar="DIR", help="write images (and videos) with faces drawn here")
-    p.add_argument("--summary", metavar="DIR", help="write summary.json and video timelines and people here")
-    p.add_argument("--blur", action="store_true", help="blur the faces in what --annotate writes")
-    p.add_argument("--every", type=POSITIVE_INT, default=1, help="analyse every N-th video frame")
-    p.add_argument("--fps", type=POSITIVE, help="analyse F video frames a second (overrides --every)")
-    p.add_argument("--batch-size", type=POSITIVE_INT, default=16, help="images or frames classified per ONNX call")
+    add_options(p, AnalyzerOptions)
+    add_options(p, AnalyzeOptions)
     p.add_argument(
         "--ray",
         nargs="?",
@@ -448,8 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--session", required=True, help="session name; an existing session is continued")
     add_options(p, RecordOptions)
-    p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or .onnx file")
-    add_readable_width(p)
+    add_options(p, AnalyzerOptions)
     add_database(p)
     p.set_defaults(func=cmd_record)
 

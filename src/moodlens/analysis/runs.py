@@ -15,13 +15,16 @@ from tqdm import tqdm
 
 from moodlens.analysis.summaries import VideoSummary
 from moodlens.analysis.writers import CsvWriter, JsonArrayWriter
+from moodlens.argtypes import POSITIVE, POSITIVE_INT, SCORE, number, option
 from moodlens.runtime.annotate import annotate
 from moodlens.runtime.crowd import CrowdSummary, CrowdTally, crowd_summary, share_columns, share_values
+from moodlens.runtime.detection import CROWD_MODES, MAX_SIDE, THRESHOLD
 from moodlens.runtime.files import output_error, write_atomic
 from moodlens.runtime.imaging import is_image_file
 from moodlens.runtime.pipeline import Analyzer
-from moodlens.runtime.results import ImageResult, face_columns, face_rows
+from moodlens.runtime.results import READABLE_WIDTH, ImageResult, face_columns, face_rows
 from moodlens.runtime.video import VIDEO_SUFFIXES, VideoError, VideoSource, VideoWriter, analyze_frames
+from moodlens.runtime.weights import DEFAULT_MODEL
 
 
 def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[Path]]:
@@ -39,15 +42,49 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[Path]]:
 
 
 @dataclass
+class AnalyzerOptions:
+    """How `moodlens analyze` finds and reads faces: each option's default, bounds and help, from which the
+    command makes its options (the defaults are the runtime's own)."""
+
+    model: str = option(DEFAULT_MODEL, "shipped model name or .onnx file")
+    detector: str = option("centerface", "face detector: centerface or haar")
+    threshold: float = option(THRESHOLD, "detector confidence threshold", type=SCORE)
+    detect_size: int = option(
+        MAX_SIDE, "longer side (px) the detector sees; raise for small faces", type=number(int, 32)
+    )
+    crowd: str = option(
+        "auto",
+        "second detection pass at full resolution for small faces: when the first pass finds some (auto)",
+        choices=CROWD_MODES,
+    )
+    max_faces: int | None = option(None, "keep at most N faces per image, most confident first", type=POSITIVE_INT)
+    readable_width: int = option(
+        READABLE_WIDTH,
+        "faces narrower than PX pixels are counted but get no emotion (0 reads every face)",
+        type=number(int, 0),
+        metavar="PX",
+    )
+
+    def analyzer_kwargs(self) -> dict:
+        """Analyzer's arguments (the detection size and crowd pass are CenterFace's)."""
+        kwargs = {k: v for k, v in vars(self).items() if k not in ("detect_size", "crowd")}
+        if self.detector == "centerface":
+            kwargs.update(max_side=self.detect_size, crowd=self.crowd)
+        return kwargs
+
+
+@dataclass
 class AnalyzeOptions:
-    json: str | None = None
-    csv: str | None = None
-    annotate: str | None = None
-    summary: str | None = None
-    blur: bool = False
-    every: int = 1
-    fps: float | None = None
-    batch_size: int = 16
+    """What `moodlens analyze` writes and which video frames it reads."""
+
+    json: str | None = option(None, "write one record per image or frame to this JSON file")
+    csv: str | None = option(None, "write one row per face to this CSV file")
+    annotate: str | None = option(None, "write images (and videos) with faces drawn here", metavar="DIR")
+    summary: str | None = option(None, "write summary.json and video timelines and people here", metavar="DIR")
+    blur: bool = option(False, "blur the faces in what --annotate writes", action="store_true")
+    every: int = option(1, "analyse every N-th video frame", type=POSITIVE_INT)
+    fps: float | None = option(None, "analyse F video frames a second (overrides --every)", type=POSITIVE)
+    batch_size: int = option(16, "images or frames classified per ONNX call", type=POSITIVE_INT)
 
 
 @dataclass

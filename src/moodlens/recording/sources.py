@@ -1,13 +1,16 @@
 """What a recorder watches: a webcam, a video file, a network stream, or a region of the screen.
 
 Each source yields (unix time to the millisecond, RGB frame) at most `fps` times a second. Live sources
-(webcams, streams, the screen) are timed by the clock; a video file by its own timeline from `origin`, so
-that recording a file twice gives the same times.
+(webcams, streams, the screen) are timed by the clock, each frame by when it arrived; a camera or stream
+is read by a thread of its own that keeps only the newest frame, so a recorder slower than the stream
+never works through a backlog of old frames (or stamps them with a later time). A video file is timed by
+its own timeline from `origin`, so that recording a file twice gives the same times.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator
 
@@ -47,27 +50,82 @@ def capture_frames(spec: str, fps: float, origin: float) -> Iterator[tuple[float
     capture = cv2.VideoCapture(int(spec) if spec.isdigit() else spec)
     if not capture.isOpened():
         raise SourceError(f"{spec}: cannot open it as a camera, video file or stream")
-    live = is_live(spec)
+    if is_live(spec):
+        return newest_frames(NewestFrame(capture, spec), fps)
+    return file_frames(capture, spec, fps, origin)
+
+
+def newest_frames(reader: NewestFrame, fps: float) -> Iterator[tuple[float, np.ndarray]]:
+    """At most `fps` frames a second from a camera or stream, each the first to arrive after it was asked
+    for, stamped with its arrival."""
+    try:
+        while True:
+            arrived, bgr = reader.next()
+            yield arrived, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            time.sleep(max(0.0, arrived + 1 / fps - time.time()))
+    finally:
+        reader.stop()
+
+
+class NewestFrame:
+    """Reads a camera or stream as fast as it sends, in a thread of its own that owns the capture; decodes
+    only the frame asked for (the next to arrive), and stops and releases the capture when told to."""
+
+    def __init__(self, capture: cv2.VideoCapture, spec: str):
+        self.capture, self.spec = capture, spec
+        self.ready = threading.Condition()
+        self.wanted, self.frame, self.lost, self.stopped = False, None, False, False
+        self.thread = threading.Thread(target=self.read, name=f"moodlens reader {spec}", daemon=True)
+        self.thread.start()
+
+    def read(self) -> None:
+        try:
+            while not self.stopped and self.capture.grab():
+                arrived = round(time.time(), 3)
+                with self.ready:
+                    if self.wanted:
+                        decoded, bgr = self.capture.retrieve()
+                        if decoded:
+                            self.frame, self.wanted = (arrived, bgr), False
+                            self.ready.notify_all()
+        finally:  # the stream ended or failed, or we were told to stop: no frame comes any more
+            with self.ready:
+                self.lost = True
+                self.ready.notify_all()
+            self.capture.release()
+
+    def next(self) -> tuple[float, np.ndarray]:
+        with self.ready:
+            self.wanted, self.frame = True, None
+            self.ready.wait_for(lambda: self.frame is not None or self.lost)
+            if self.frame is None:
+                raise SourceLost(f"{self.spec}: the stream stopped")
+            return self.frame
+
+    def stop(self, wait: float = 10.0) -> None:
+        """End the thread after the frame it is reading (it releases the capture), and wait for it: a process
+        that exits while FFmpeg still reads in another thread is aborted."""
+        self.stopped = True
+        self.thread.join(wait)
+
+
+def file_frames(capture: cv2.VideoCapture, spec: str, fps: float, origin: float) -> Iterator[tuple[float, np.ndarray]]:
+    """Every step-th frame of a video file, timed from `origin` by the file's own frame rate."""
     native = capture.get(cv2.CAP_PROP_FPS)
     native = native if native and native > 0 else 30.0
     step = frame_step(native, fps=fps)
-    next_time, index = 0.0, 0
+    index = 0
     try:
         while True:
             if not capture.grab():
-                if live:
-                    raise SourceLost(f"{spec}: the stream stopped")
                 check_whole(spec, index, capture.get(cv2.CAP_PROP_FRAME_COUNT))
                 return
-            now = time.time() if live else origin + index / native
-            keep = now >= next_time if live else index % step == 0
             index += 1
-            if not keep:
+            if (index - 1) % step:
                 continue
             ok, bgr = capture.retrieve()
             if ok:
-                next_time = now + 1 / fps
-                yield round(now, 3), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                yield round(origin + (index - 1) / native, 3), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     finally:
         capture.release()
 

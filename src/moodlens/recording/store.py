@@ -34,6 +34,7 @@ from sqlalchemy import (
     literal,
     select,
 )
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from moodlens.runtime.errors import MoodlensError
@@ -141,9 +142,13 @@ class Store:
     """A database of sessions; safe to share between processes (each write is one short transaction)."""
 
     def __init__(self, url: str | None = None):
-        self.engine = open_engine(url or default_database())
-        self.url = self.engine.url.render_as_string(hide_password=True)  # for messages: never a password
-        self.upgrade()
+        url = url or default_database()
+        self.engine = open_engine(url)
+        self.url = make_url(url).render_as_string(hide_password=True)  # for messages: never a password
+        if is_read_only(self.engine):
+            self.check_schema()
+        else:
+            self.upgrade()
 
     @contextmanager
     def connection(self, doing: str, write: bool = False) -> Iterator[Connection]:
@@ -176,6 +181,17 @@ class Store:
                 if not racing or attempt == attempts - 1:
                     raise self.failure("open the database", e) from e
                 time.sleep(0.2 * (attempt + 1))
+
+    def check_schema(self) -> None:
+        """A database we may only read must already be a moodlens database of this schema."""
+        with self.connection("read the database") as db:
+            try:
+                row = db.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).first()
+            except OperationalError as e:
+                raise StoreError(f"{self.url}: read-only, and not a moodlens sessions database") from e
+        if not row or row.value != str(SCHEMA_VERSION):
+            found = row.value if row else "none"
+            raise StoreError(f"{self.url}: read-only at schema {found}; this moodlens reads {SCHEMA_VERSION}")
 
     def upgrade_schema(self, db: Connection) -> None:
         row = db.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).first()
@@ -288,15 +304,29 @@ def open_engine(url: str) -> Engine:
     if url in ("sqlite://", "sqlite:///", "sqlite:///:memory:"):
         raise StoreError(f"{url}: an in-memory database keeps nothing once the command ends; give a file")
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_file() and not os.access(path, os.W_OK):
+            url = read_only_url(path)
     try:
         engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
     except Exception as e:  # a malformed URL or an uninstalled driver: SQLAlchemy's many kinds
         hint = "sqlite:///FILE or postgresql+psycopg://USER@HOST/DB"
         raise StoreError(f"not a database URL SQLAlchemy can open ({type(e).__name__}): use {hint}") from e
-    if url.startswith("sqlite"):
+    if url.startswith("sqlite") and not is_read_only(engine):
         event.listen(engine, "connect", sqlite_pragmas)
     return engine
+
+
+def read_only_url(path: Path) -> str:
+    """An SQLite file we may not write, opened for reading: where its folder is closed too and no write-ahead
+    log is open (no recorder is writing it), SQLite is told the file cannot change, as it needs no lock then."""
+    unchanging = not os.access(path.parent, os.W_OK) and not Path(f"{path}-wal").exists()
+    return f"sqlite:///file:{path}?mode=ro{'&immutable=1' if unchanging else ''}&uri=true"
+
+
+def is_read_only(engine: Engine) -> bool:
+    return engine.url.query.get("mode") == "ro"
 
 
 def first_line(error: BaseException) -> str:
