@@ -39,7 +39,7 @@ def test_record_live_frames_into_a_session_then_read_export_and_delete_it(served
     line = httpx.get(f"{url}/v1/sessions/standup/timeline", params={"bucket": 3600}).json()
     (bucket,) = line["buckets"]
     assert bucket["steps"] == 7 and bucket["faces"] > 7  # the live camera's 7 faces and the door camera's
-    assert set(line["markers"]) == {"highest_positive", "lowest_positive"}
+    assert line["markers"] == {}  # one bucket: no moment stands out
 
     exported = httpx.get(f"{url}/v1/sessions/standup/export", params={"format": "csv", "bucket": 1})
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")

@@ -216,3 +216,13 @@ def test_a_second_video_file_follows_the_first_unless_placed_with_at(tmp_path, p
     assert len(first) == len(second) == len(camera) == 8
     assert round(second[0] - first[-1], 3) == 0.5  # one step after the first file's last
     assert camera == first
+
+
+def test_buckets_that_all_have_the_same_positive_share_mark_no_moment(tmp_path, analyzer):
+    store = Store(f"sqlite:///{tmp_path / 'sessions.sqlite'}")
+    session = store.open_session("steady", analyzer.labels, {})
+    selfie = analyzer.analyze(SELFIE)
+    for moment in (1.0, 12.0, 23.0):  # three buckets of 10 s, each the same picture
+        store.add_step(session, "camera", step_of(selfie, session.created + moment, analyzer.labels))
+    line = timeline(session, store.read_steps(session), 10.0)
+    assert len(line["buckets"]) == 3 and line["markers"] == {}

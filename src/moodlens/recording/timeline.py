@@ -87,7 +87,8 @@ def bucket_start(session: Session, moment: float, bucket: float) -> float:
 
 def timeline(session: Session, steps: Iterable[tuple[str, Step]], bucket: float) -> dict:
     """Buckets of `bucket` seconds from the session's start (t), only those with steps, in time order, and
-    the buckets of highest and lowest positive share among those with readable faces."""
+    the buckets of highest and lowest positive share among those with readable faces (none where all
+    have the same)."""
     if bucket <= 0:
         raise MoodlensError(f"bucket must be more than 0 seconds, got {bucket}")
     buckets: dict[int, Bucket] = {}
@@ -98,11 +99,10 @@ def timeline(session: Session, steps: Iterable[tuple[str, Step]], bucket: float)
     rows = [buckets[i].summary(i * bucket, calibration) for i in sorted(buckets)]
     read = [row for row in rows if row.positive_share is not None]
     markers = {}
-    if read:
-        markers = {
-            "highest_positive": max(read, key=lambda row: row.positive_share).t,
-            "lowest_positive": min(read, key=lambda row: row.positive_share).t,
-        }
+    highest = max(read, key=lambda row: row.positive_share, default=None)
+    lowest = min(read, key=lambda row: row.positive_share, default=None)
+    if highest and highest.positive_share > lowest.positive_share:  # else there is no moment to point at
+        markers = {"highest_positive": highest.t, "lowest_positive": lowest.t}
     return {
         "session": session.name,
         "created": session.created,

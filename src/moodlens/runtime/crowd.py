@@ -10,7 +10,7 @@ without one gets the counted shares with Wilson intervals (`method` says which).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,7 +43,15 @@ class CrowdSummary:
     lines: list[str]  # the summary in words, as the console, the pictures and the page show it
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As JSON holds it (dataclasses.asdict, by hand: it deep-copies, and a long timeline has thousands)."""
+        record = dict(vars(self))
+        record.update(
+            counts=dict(self.counts),
+            shares={label: vars(share).copy() for label, share in self.shares.items()},
+            mean_scores=dict(self.mean_scores),
+            lines=list(self.lines),
+        )
+        return record
 
 
 def summarize(

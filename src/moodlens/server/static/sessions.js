@@ -19,6 +19,10 @@ function timeText(seconds) {
   return `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
 }
 
+// seconds between time ticks: the smallest round step that gives at most 6 of them
+const TICK_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+const tickStep = (until) => TICK_STEPS.find((step) => until / step <= 6) || Math.ceil(until / 6 / 86400) * 86400;
+
 function drawAxes(ctx, x, y, until) {
   const { width, height } = ctx.canvas;
   ctx.clearRect(0, 0, width, height);
@@ -26,7 +30,13 @@ function drawAxes(ctx, x, y, until) {
   ctx.fillStyle = "#666";
   ctx.font = "11px sans-serif";
   ctx.beginPath(); ctx.moveTo(40, y(0)); ctx.lineTo(width, y(0)); ctx.moveTo(40, y(1)); ctx.lineTo(width, y(1)); ctx.stroke();
-  for (let i = 0; i <= 4; i++) ctx.fillText(timeText(until * i / 4), Math.min(width - 44, x(until * i / 4)), height - 2);
+  ctx.textAlign = "center";
+  const step = tickStep(until);
+  for (let t = 0; t <= until; t += step) {  // ticks at round times from the session's start
+    ctx.beginPath(); ctx.moveTo(x(t), y(0)); ctx.lineTo(x(t), y(0) + 3); ctx.stroke();
+    ctx.fillText(timeText(t), Math.min(width - 24, Math.max(40, x(t))), height - 2);
+  }
+  ctx.textAlign = "start";
 }
 
 function drawSession(line) {
@@ -82,15 +92,21 @@ function drawSession(line) {
   faces.stroke();
   faces.lineWidth = 1;
   faces.fillStyle = "#666";
-  faces.fillText(`${most.toFixed(1)} faces`, 44, 10);
-  faces.fillStyle = "#268bd2";
-  faces.fillText("attention", 140, 10);
+  faces.fillText(`${most.toFixed(1)} faces`, 2, fy(1) + 4);  // the bars' scale, on the left
+  faces.fillText("0", 2, fy(0));
+  faces.fillStyle = "#268bd2";  // the attention line's scale, on the right
+  faces.textAlign = "end";
+  faces.fillText("attention 100 %", faces.canvas.width - 2, fy(1) + 4);
+  faces.fillText("0 %", faces.canvas.width - 2, fy(0) - 2);
+  faces.textAlign = "start";
+  faces.fillStyle = "#666";
+  faces.fillText("faces present", 44, 10);
 }
 
 function describeSession(line) {
   const steps = line.buckets.reduce((n, r) => n + r.steps, 0);
   const parts = [`${steps} steps over ${timeText(line.buckets.length ? line.buckets.at(-1).t + line.bucket : 0)}`];
-  for (const [name, t] of line.buckets.length > 1 ? Object.entries(line.markers) : []) {  // one bucket: no extremes
+  for (const [name, t] of Object.entries(line.markers)) {  // none where every bucket has the same share
     const row = line.buckets.find((r) => r.t === t);
     parts.push(`${name === "highest_positive" ? "most" : "least"} positive at ${timeText(t)} (${percent(row.positive_share)})`);
   }
