@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import select
 
 from moodlens.recording.export import export_bytes
-from moodlens.recording.recorder import RecordOptions, record
+from moodlens.recording.recorder import RecordOptions, record, step_of
 from moodlens.recording.store import SessionGone, Step, Store, StoreError, sessions_table, steps_table
-from moodlens.recording.timeline import timeline
+from moodlens.recording.timeline import session_settings, timeline
 
-from conftest import COUPLE, make_pan_video, run_cli, running_server, with_file_size_limit
+from conftest import COUPLE, SELFIE, make_pan_video, run_cli, running_server, with_file_size_limit
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +198,30 @@ def test_a_read_only_database_can_be_read_and_refuses_writes_in_one_line(tmp_pat
             f"moodlens: error: {database}: cannot delete the session (attempt to write a readonly database)"
         )
     assert [s["name"] for s in Store(database).summaries()] == ["talk"]
+
+
+def test_a_timeline_read_again_after_new_steps_is_the_whole_timeline_recomputed(tmp_path, analyzer):
+    """The server keeps a session's buckets between requests and adds only the steps written since: also a
+    late step into an early bucket, and a second recorder, come out as a timeline made from scratch."""
+    database = f"sqlite:///{tmp_path / 's.sqlite'}"
+    store = Store(database)
+    session = store.open_session("hall", analyzer.labels, session_settings("default", analyzer.calibration))
+    selfie, couple = analyzer.analyze(SELFIE), analyzer.analyze(COUPLE)
+
+    def add(recorder: str, moment: float, result) -> None:
+        store.add_step(session, recorder, step_of(result, session.created + moment, analyzer.labels))
+
+    for i in range(6):
+        add("cam", 3.0 * i, selfie if i % 2 else couple)
+    with running_server("--threads", "1", "--db", database) as (_, url):
+
+        def read() -> dict:
+            return httpx.get(f"{url}/v1/sessions/hall/timeline", params={"bucket": 5}).json()
+
+        assert read() == timeline(session, store.read_steps(session), 5.0)
+        add("cam", 19.0, selfie)
+        add("door", 1.0, selfie)  # another recorder, into the first bucket
+        add("door", 40.0, couple)
+        again = read()
+        assert again == timeline(session, store.read_steps(session), 5.0)
+        assert again["buckets"][0]["steps"] == 3 and again["buckets"][-1]["t"] == 40.0

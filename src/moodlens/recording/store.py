@@ -289,7 +289,14 @@ class Store:
             query = query.where(steps_table.c.time >= since)
         with self.connection("read the session") as db:
             for row in db.execute(query.order_by(steps_table.c.time, steps_table.c.id)):
-                yield row.recorder, Step(row.time, row.faces, row.readable, row.facing, row.counts, row.score_sums)
+                yield row.recorder, step_of_row(row)
+
+    def steps_after(self, session: Session, last_id: int) -> Iterator[tuple[int, str, Step]]:
+        """(id, recorder, step) of the steps written after the step `last_id`, in the order written."""
+        query = select(steps_table).where(steps_table.c.session_id == session.id, steps_table.c.id > last_id)
+        with self.connection("read the session") as db:
+            for row in db.execute(query.order_by(steps_table.c.id)):
+                yield row.id, row.recorder, step_of_row(row)
 
     def delete(self, name: str) -> None:
         session = self.get(name)
@@ -316,6 +323,10 @@ def open_engine(url: str) -> Engine:
     if url.startswith("sqlite") and not is_read_only(engine):
         event.listen(engine, "connect", sqlite_pragmas)
     return engine
+
+
+def step_of_row(row) -> Step:
+    return Step(row.time, row.faces, row.readable, row.facing, row.counts, row.score_sums)
 
 
 def read_only_url(path: Path) -> str:

@@ -79,38 +79,60 @@ class Bucket:
         )
 
 
-def bucket_start(session: Session, moment: float, bucket: float) -> float:
-    """The start (unix seconds) of the bucket holding `moment`, so that a timeline read `since` a moment
-    begins with that whole bucket, never part of one (less a microsecond of rounding; steps are milliseconds apart)."""
-    return session.created + max(0.0, (moment - session.created) // bucket) * bucket - 1e-6
+class RunningTimeline:
+    """A session's buckets, kept as steps come: add the steps written since, read it again; only the buckets
+    that changed are summarised again (a server answering a page that asks every 2 s reads a 4-hour session
+    once, then only its newest steps)."""
+
+    def __init__(self, session: Session, bucket: float):
+        if bucket <= 0:
+            raise MoodlensError(f"bucket must be more than 0 seconds, got {bucket}")
+        self.session, self.bucket = session, bucket
+        self.calibration = session_calibration(session)
+        self.buckets: dict[int, Bucket] = {}
+        self.summaries: dict[int, BucketSummary] = {}  # of the buckets unchanged since they were summarised
+        self.last_id = 0  # the last step added, for Store.steps_after
+
+    def add(self, steps: Iterable[tuple[str, Step]]) -> RunningTimeline:
+        for recorder, step in steps:
+            index = int((step.time - self.session.created) // self.bucket)
+            self.buckets.setdefault(index, Bucket(self.session.labels)).add(recorder, step)
+            self.summaries.pop(index, None)
+        return self
+
+    def add_new(self, steps: Iterable[tuple[int, str, Step]]) -> RunningTimeline:
+        """Steps with their ids, as Store.steps_after gives them."""
+        for step_id, recorder, step in steps:
+            self.add([(recorder, step)])
+            self.last_id = max(self.last_id, step_id)
+        return self
+
+    def read(self, since: float | None = None) -> dict:
+        """The buckets (from the one holding the moment `since`, if given), in time order, and the buckets of
+        highest and lowest positive share among those with readable faces (none where all have the same)."""
+        first = -1 if since is None else int((since - self.session.created) // self.bucket)
+        for index in self.buckets.keys() - self.summaries.keys():
+            self.summaries[index] = self.buckets[index].summary(index * self.bucket, self.calibration)
+        rows = [self.summaries[i] for i in sorted(self.summaries) if i >= first]
+        read = [row for row in rows if row.positive_share is not None]
+        markers = {}
+        highest = max(read, key=lambda row: row.positive_share, default=None)
+        lowest = min(read, key=lambda row: row.positive_share, default=None)
+        if highest and highest.positive_share > lowest.positive_share:  # else there is no moment to point at
+            markers = {"highest_positive": highest.t, "lowest_positive": lowest.t}
+        return {
+            "session": self.session.name,
+            "created": self.session.created,
+            "labels": self.session.labels,
+            "bucket": self.bucket,
+            "buckets": [row.to_dict() for row in rows],
+            "markers": markers,
+        }
 
 
 def timeline(session: Session, steps: Iterable[tuple[str, Step]], bucket: float) -> dict:
-    """Buckets of `bucket` seconds from the session's start (t), only those with steps, in time order, and
-    the buckets of highest and lowest positive share among those with readable faces (none where all
-    have the same)."""
-    if bucket <= 0:
-        raise MoodlensError(f"bucket must be more than 0 seconds, got {bucket}")
-    buckets: dict[int, Bucket] = {}
-    for recorder, step in steps:
-        index = int((step.time - session.created) // bucket)
-        buckets.setdefault(index, Bucket(session.labels)).add(recorder, step)
-    calibration = session_calibration(session)
-    rows = [buckets[i].summary(i * bucket, calibration) for i in sorted(buckets)]
-    read = [row for row in rows if row.positive_share is not None]
-    markers = {}
-    highest = max(read, key=lambda row: row.positive_share, default=None)
-    lowest = min(read, key=lambda row: row.positive_share, default=None)
-    if highest and highest.positive_share > lowest.positive_share:  # else there is no moment to point at
-        markers = {"highest_positive": highest.t, "lowest_positive": lowest.t}
-    return {
-        "session": session.name,
-        "created": session.created,
-        "labels": session.labels,
-        "bucket": bucket,
-        "buckets": [row.to_dict() for row in rows],
-        "markers": markers,
-    }
+    """The timeline of these steps at once (see RunningTimeline)."""
+    return RunningTimeline(session, bucket).add(steps).read()
 
 
 def export_columns(labels: list[str]) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from typing import Annotated, Literal
 from urllib.parse import quote
 
@@ -26,7 +27,7 @@ from moodlens.recording.store import (
     StoreError,
     check_session_name,
 )
-from moodlens.recording.timeline import bucket_start, session_settings, timeline
+from moodlens.recording.timeline import RunningTimeline, session_settings, timeline
 from moodlens.runtime.results import ImageResult
 from moodlens.server.engine import ApiError
 from moodlens.server.schemas import Timeline
@@ -71,8 +72,29 @@ def find_session(store: Store, name: str) -> Session:
         raise ApiError(404, "unknown_session", str(e)) from e
 
 
+class Timelines:
+    """The timelines pages keep asking for, each brought up to date with the steps written since it was last
+    read (RunningTimeline), the least recently read dropped beyond `kept`."""
+
+    def __init__(self, kept: int = 16):
+        self.kept = kept
+        self.lock = threading.Lock()
+        self.lines: OrderedDict[tuple, tuple[RunningTimeline, threading.Lock]] = OrderedDict()
+
+    def read(self, store: Store, session: Session, bucket: float, since: float | None) -> dict:
+        key = (store.url, session.id, session.created, bucket)  # a session deleted and made again is another
+        with self.lock:
+            line, lock = self.lines.pop(key, None) or (RunningTimeline(session, bucket), threading.Lock())
+            self.lines[key] = line, lock
+            while len(self.lines) > self.kept:
+                self.lines.popitem(last=False)
+        with lock:  # two requests for one timeline must not both add the same new steps
+            return line.add_new(store.steps_after(session, line.last_id)).read(since)
+
+
 def session_routes(settings: ServerSettings) -> APIRouter:
     router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+    timelines = Timelines()
 
     @router.get("", summary="The recorded sessions, with their step counts and first and last times")
     def sessions(request: Request) -> dict:
@@ -95,9 +117,7 @@ def session_routes(settings: ServerSettings) -> APIRouter:
     )
     def session_timeline(request: Request, name: str, bucket: Bucket = BUCKET, since: float | None = None) -> dict:
         store = session_store(request.app)
-        session = find_session(store, name)
-        start = None if since is None else bucket_start(session, since, bucket)
-        return timeline(session, store.read_steps(session, start), bucket)
+        return timelines.read(store, find_session(store, name), bucket, since)
 
     @router.get("/{name}/export", summary="The timeline as a CSV or Parquet file", response_class=Response)
     def export(request: Request, name: str, format: Literal["csv", "parquet"] = "csv", bucket: Bucket = BUCKET):
