@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import cv2
 import matplotlib.cbook
 import numpy as np
 from paths import SHARED
+from timing import median_ms
 
 from moodlens import Analyzer
 from moodlens.runtime.crops import crop_faces
@@ -29,16 +29,6 @@ from moodlens.runtime.crowd import crowd_summary
 from moodlens.runtime.detection import tile_starts
 from moodlens.runtime.hardware import cpu_field, cpu_flags
 from moodlens.runtime.imaging import read_image
-
-
-def median_ms(work, repeats: int) -> float:
-    work()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return round(1000 * float(np.median(times)), 2)
 
 
 def mosaic_12mp() -> np.ndarray:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 from paths import SHARED
+from timing import median_ms
 
 import moodlens
 from moodlens import Analyzer
@@ -34,16 +33,6 @@ except ImportError:  # the code before it: counted shares
 
     def summarize(analyzer: Analyzer, result) -> object:
         return result.summary(analyzer.labels)
-
-
-def median_ms(work, repeats: int) -> float:
-    work()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return round(1000 * float(np.median(times)), 2)
 
 
 def main() -> None:

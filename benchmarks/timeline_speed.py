@@ -17,12 +17,12 @@ import argparse
 import dataclasses
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 from paths import SHARED
 from serving import start_server
+from timing import run_times
 
 from moodlens import Analyzer
 from moodlens.recording.recorder import step_of
@@ -65,15 +65,6 @@ def more_steps(store: Store, session, cameras: int, fps: float) -> None:
             store.add_step(session, recorder, dataclasses.replace(step, time=step.time + (k + 1) / fps))
 
 
-def best_seconds(work, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return round(min(times), 3)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hours", type=float, default=4.0)
@@ -89,8 +80,8 @@ def main() -> None:
     session = store.get("event")
     steps = list(store.read_steps(session))
     result["in_process"] = {
-        "read_steps_s": best_seconds(lambda: list(store.read_steps(session)), args.repeats),
-        "timeline_10s_buckets_s": best_seconds(lambda: timeline(session, iter(steps), 10.0), args.repeats),
+        "read_steps_s": round(min(run_times(lambda: list(store.read_steps(session)), args.repeats)), 3),
+        "timeline_10s_buckets_s": round(min(run_times(lambda: timeline(session, iter(steps), 10.0), args.repeats)), 3),
     }
     server, url = start_server("--db", database)
     try:
@@ -99,11 +90,11 @@ def main() -> None:
             def get(bucket: int = bucket) -> httpx.Response:
                 return httpx.get(f"{url}/v1/sessions/event/timeline", params={"bucket": bucket}, timeout=300)
 
-            first = best_seconds(get, 1)  # the server reads the whole session once
+            first = round(run_times(get, 1, warm_up=False)[0], 3)  # the server reads the whole session once
             refreshes = []
             for _ in range(args.repeats):  # then a second of the event later, as the page asks again
                 more_steps(store, session, args.cameras, args.fps)
-                refreshes.append(best_seconds(get, 1))
+                refreshes.append(round(run_times(get, 1, warm_up=False)[0], 3))
             result[f"api_{bucket}s_buckets"] = {
                 "buckets": len(get().json()["buckets"]),
                 "first_request_s": first,

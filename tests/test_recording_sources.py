@@ -58,6 +58,17 @@ class MjpegStream:
         server.server_close()
 
 
+def record_stream(port: int, database: str, session: str, *options: str) -> subprocess.Popen:
+    """`moodlens record` of the test stream into `session`, once it has written 3 steps (or 2 minutes passed)."""
+    url = f"http://127.0.0.1:{port}/camera.mjpg"
+    command = [sys.executable, "-m", "moodlens", "record", url, "--session", session, "--db", database, *options]
+    recorder = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while len(step_times(database, session)) < 3 and time.time() < deadline:
+        time.sleep(0.2)
+    return recorder
+
+
 def step_times(database: str, name: str) -> list[float]:
     store = Store(database)
     session = store.find(name)
@@ -69,16 +80,7 @@ def test_a_stream_that_drops_and_comes_back_is_recorded_on_both_sides_of_the_gap
     port, database = free_port(), f"sqlite:///{tmp_path / 'sessions.sqlite'}"
     stream = MjpegStream(port, SELFIE)
     stream.start()
-    command = ["record", f"http://127.0.0.1:{port}/camera.mjpg", "--session", "gig", "--fps", "2"]
-    recorder = subprocess.Popen(
-        [sys.executable, "-m", "moodlens", *command, "--duration", "14", "--reconnect", "30", "--db", database],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.time() + 120
-    while len(step_times(database, "gig")) < 3 and time.time() < deadline:
-        time.sleep(0.2)
+    recorder = record_stream(port, database, "gig", "--fps", "2", "--duration", "14", "--reconnect", "30")
     stream.stop()
     dropped = time.time()
     time.sleep(3)
@@ -101,16 +103,7 @@ def test_a_stream_faster_than_analysis_is_stamped_when_it_arrived_with_no_backlo
     port, database = free_port(), f"sqlite:///{tmp_path / 'sessions.sqlite'}"
     stream = MjpegStream(port, SHARED / "faces" / "dlib" / "bald_guys.jpg", interval=0.02)  # a crowd, 50 frames/s
     stream.start()
-    command = ["record", f"http://127.0.0.1:{port}/camera.mjpg", "--session", "rush", "--fps", "25"]
-    recorder = subprocess.Popen(
-        [sys.executable, "-m", "moodlens", *command, "--reconnect", "0", "--db", database],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.time() + 120
-    while len(step_times(database, "rush")) < 3 and time.time() < deadline:
-        time.sleep(0.2)
+    recorder = record_stream(port, database, "rush", "--fps", "25", "--reconnect", "0")
     time.sleep(4)
     stream.stop()
     stopped = time.time()
