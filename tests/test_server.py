@@ -47,6 +47,7 @@ def test_analyze_a_group_photo(server):
     summary = body["summary"]
     assert sum(summary["counts"].values()) == summary["readable"] == 7 and summary["dominant"] in face["scores"]
     assert summary["method"] == "corrected" and summary["lines"][0] == "7 faces, 7 readable"
+    assert type(summary["faces"]) is int and type(summary["readable"]) is int  # counts stay whole numbers
     assert sum(share["share"] for share in summary["shares"].values()) == pytest.approx(1, abs=1e-3)
     for share in summary["shares"].values():
         assert share["low"] <= share["share"] <= share["high"]

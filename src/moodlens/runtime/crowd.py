@@ -32,8 +32,8 @@ class Share:
 
 @dataclass
 class CrowdSummary:
-    faces: float  # found (in a session's bucket: per step, added over recorders)
-    readable: float  # wide enough to read
+    faces: int | float  # found (in a session's bucket: per step, added over recorders, so not whole)
+    readable: int | float  # wide enough to read
     counts: dict[str, int]  # readable faces per top emotion, as the model answered
     shares: dict[str, Share]  # each emotion's share of the readable faces (see `method`) and 95 % interval
     mean_scores: dict[str, float | None]  # the mean probability per emotion over the readable faces
