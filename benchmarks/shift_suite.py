@@ -21,11 +21,11 @@ import csv
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 from paths import SHARED
 
 from moodlens.data.labels import canonical_label
+from moodlens.data.surroundings import MARGINS, in_surroundings
 from moodlens.runtime.calibration import Calibration
 from moodlens.runtime.crowd import summarize
 from moodlens.runtime.hardware import cpu_field
@@ -34,7 +34,6 @@ from moodlens.runtime.pipeline import Analyzer
 
 FOLDS = Path.home() / ".cache" / "moodlens" / "muxspace-folds"  # recipes/muxspace_folds.py's default
 WIDTHS = (160, 64, 32, 24)
-MARGINS = ("grey", "noise", "crowd")
 
 
 def photo_owners(folds: Path | None) -> dict[str, int]:
@@ -49,27 +48,6 @@ def photo_owners(folds: Path | None) -> dict[str, int]:
     return owners
 
 
-def rendered(photo: np.ndarray, box: tuple, width: int, margin: str, backdrop: np.ndarray, rng) -> np.ndarray:
-    """The face of `photo` (its `box`, with half a box around it) at `width` px in the middle of a canvas of
-    three times that, on the `margin` kind of surroundings."""
-    x, y, w, h = box
-    left, top = max(0, x - w // 2), max(0, y - h // 2)
-    region = photo[top : min(photo.shape[0], y + h + h // 2), left : min(photo.shape[1], x + w + w // 2)]
-    scale = width / w
-    face = cv2.resize(region, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    side = 3 * width
-    if margin == "grey":
-        canvas = np.full((side, side, 3), 128, np.uint8)
-    elif margin == "noise":
-        canvas = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
-    else:
-        canvas = cv2.resize(backdrop, (side, side), interpolation=cv2.INTER_AREA)
-    fh, fw = min(face.shape[0], side), min(face.shape[1], side)
-    oy, ox = (side - fh) // 2, (side - fw) // 2
-    canvas[oy : oy + fh, ox : ox + fw] = face[:fh, :fw]
-    return canvas
-
-
 def central_face(analyzer: Analyzer, image: np.ndarray) -> np.ndarray | None:
     """The probabilities of the readable face nearest the middle, if any."""
     faces = [f for f in analyzer.analyze(image).faces if f.readable]
@@ -81,11 +59,14 @@ def central_face(analyzer: Analyzer, image: np.ndarray) -> np.ndarray | None:
 
 
 def read_all(
-    model: str, folds: Path | None, seed: int, limit: int | None
+    model: str, folds: Path | None, seed: int, limit: int | None, only_fold: int | None = None
 ) -> tuple[list[str], Calibration, np.ndarray, dict]:
     """(labels, calibration, true class per photo, {rendering: probabilities (N, K), NaN where no face})."""
     owners = photo_owners(folds)
     sources = [str(folds / f"fold{k}.onnx") for k in range(4)] if folds else [model]
+    if only_fold is not None:  # one fold's validation photos, read by that fold's model alone
+        owners = {name: 0 for name, fold in owners.items() if fold == only_fold}
+        sources = [sources[only_fold]]
     analyzers = [Analyzer(source, threads=2) for source in sources]
     labels, calibration = analyzers[0].labels, Analyzer(model, threads=1).calibration
     for analyzer in analyzers:  # the fold models read with the shipped model's temperature
@@ -107,7 +88,7 @@ def read_all(
         read["as is"].append(np.array([largest.scores[k] for k in labels]))
         for margin in MARGINS:
             for width in WIDTHS:
-                image = rendered(photo, largest.box, width, margin, backdrops[i % len(backdrops)], rng)
+                image = in_surroundings(photo, largest.box, width, margin, backdrops[i % len(backdrops)], rng)
                 probs = central_face(analyzer, image)
                 read[f"{margin} {width}px"].append(nothing if probs is None else probs)
     return labels, calibration, np.array(truth), {k: np.array(v) for k, v in read.items()}
@@ -136,10 +117,11 @@ def main() -> None:
     parser.add_argument("--folds", type=Path, help="folder with fold0.onnx ... fold3.onnx: photos read out of fold")
     parser.add_argument("--crowds", type=int, default=200)
     parser.add_argument("--photos", type=int, help="the first N photos only (quick checks)")
+    parser.add_argument("--fold", type=int, help="with --folds: only fold K's photos, read by DIR/foldK.onnx")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    labels, calibration, truth, read = read_all(args.model, args.folds, args.seed, args.photos)
+    labels, calibration, truth, read = read_all(args.model, args.folds, args.seed, args.photos, args.fold)
     as_is = read["as is"].argmax(1)
     result = {"model": args.model + (f", out of fold ({args.folds})" if args.folds else ""), "photos": len(truth)}
     for name, probs in read.items():

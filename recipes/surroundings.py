@@ -1,0 +1,64 @@
+"""Photos of a labelled set rendered in other surroundings, as a second photo set for `moodlens train
+--photos` (issue 24: a model that reads the face, not the portrait's framing).
+
+    python recipes/surroundings.py ~/.cache/moodlens/muxspace-folds/fold0/train --out ~/.cache/moodlens/surround-fold0
+
+Each photo's largest face (CenterFace, as analysis finds it) is set --copies times at a random width (32 to
+160 px) on a random kind of surroundings (grey, noise, a WIDER crowd photo): JPEGs and a legend.csv with the
+photo's label. Nothing of ../shared is copied into the repository; the output goes wherever --out says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from paths import SHARED  # noqa: E402
+
+from moodlens.data.surroundings import MARGINS, in_surroundings  # noqa: E402
+from moodlens.runtime.detection import load_detector  # noqa: E402
+from moodlens.runtime.imaging import read_image  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("photos", type=Path, help="a legend.csv set (legend.csv and images/)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--copies", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    detector, rng = load_detector("centerface", threads=2), np.random.default_rng(args.seed)
+    backdrops = [read_image(p) for p in sorted((SHARED / "crowds" / "wider416" / "images").iterdir())]
+    (args.out / "images").mkdir(parents=True, exist_ok=True)
+    with open(args.photos / "legend.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    written = []
+    for row in rows:
+        photo = read_image(args.photos / "images" / row["image"])
+        faces = detector.detect(photo)
+        if not faces:
+            continue
+        box = max(faces, key=lambda d: d.box[2]).box
+        for copy in range(args.copies):
+            width = int(rng.integers(32, 161))
+            margin = MARGINS[int(rng.integers(len(MARGINS)))]
+            image = in_surroundings(photo, box, width, margin, backdrops[int(rng.integers(len(backdrops)))], rng)
+            name = f"{Path(row['image']).stem}-{copy}.jpg"
+            cv2.imwrite(str(args.out / "images" / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            written.append({**row, "image": name})
+    with open(args.out / "legend.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(written)
+    print(f"{len(written)} renderings of {len(rows)} photos in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
