@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from paths import SHARED
+from paths import SHARED, crowd_backdrops
 
 from moodlens.data.labels import canonical_label
 from moodlens.data.surroundings import MARGINS, in_surroundings
@@ -71,7 +71,7 @@ def read_all(
     labels, calibration = analyzers[0].labels, Analyzer(model, threads=1).calibration
     for analyzer in analyzers:  # the fold models read with the shipped model's temperature
         analyzer.classifier.calibration = calibration
-    backdrops = [read_image(p) for p in sorted((SHARED / "crowds" / "wider416" / "images").iterdir())[:20]]
+    backdrops = [read_image(p) for p in crowd_backdrops(for_training=False)]
     with open(SHARED / "muxspace" / "legend.csv", newline="") as f:
         legend = [(row["image"], canonical_label(row["emotion"])) for row in csv.DictReader(f)]
     legend = [(name, label) for name, label in legend if label in labels and name in owners][:limit]

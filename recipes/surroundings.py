@@ -4,8 +4,9 @@
     python recipes/surroundings.py ~/.cache/moodlens/muxspace-folds/fold0/train --out ~/.cache/moodlens/surround-fold0
 
 Each photo's largest face (CenterFace, as analysis finds it) is set --copies times at a random width (32 to
-160 px) on a random kind of surroundings (grey, noise, a WIDER crowd photo): JPEGs and a legend.csv with the
-photo's label. Nothing of ../shared is copied into the repository; the output goes wherever --out says.
+160 px) on a random kind of surroundings (grey, noise, a WIDER crowd photo the shift suite does not use):
+JPEGs and a legend.csv with the photo's label. Nothing of ../shared is copied into the repository; the
+output goes wherever --out says.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from paths import SHARED  # noqa: E402
+from paths import crowd_backdrops  # noqa: E402
 
 from moodlens.data.surroundings import MARGINS, in_surroundings  # noqa: E402
 from moodlens.runtime.detection import load_detector  # noqa: E402
@@ -35,7 +36,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     detector, rng = load_detector("centerface", threads=2), np.random.default_rng(args.seed)
-    backdrops = [read_image(p) for p in sorted((SHARED / "crowds" / "wider416" / "images").iterdir())]
+    backdrops = [read_image(p) for p in crowd_backdrops(for_training=True)]  # never the shift suite's
     (args.out / "images").mkdir(parents=True, exist_ok=True)
     with open(args.photos / "legend.csv", newline="") as f:
         rows = list(csv.DictReader(f))
