@@ -12,14 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from moodlens.data.faces import load_dataset
-from moodlens.data.labels import EMOTIONS
 from moodlens.data.photo_faces import largest_face_crops
 from moodlens.data.readers import DatasetError
 from moodlens.runtime.calibration import Calibration, calibration_path, ece, fit_temperature, nll, tempered
 from moodlens.runtime.classifier import OnnxClassifier
 from moodlens.runtime.detection import load_detector
 from moodlens.runtime.quantify import Confusion
-from moodlens.training.data import class_index
+from moodlens.training.data import class_index, vote_distribution
 
 
 @dataclass
@@ -56,18 +55,15 @@ def held_out_answers(model: str | os.PathLike, data: str | os.PathLike, detect: 
     faces, truth = faces.select(np.flatnonzero(truth >= 0)), truth[truth >= 0]
     if not len(truth):
         raise DatasetError(f"{data}: none of its faces shows an emotion the model knows ({classifier.labels})")
-    votes = None
-    if faces.soft is not None:
-        votes = faces.soft[:, [EMOTIONS.index(label) for label in classifier.labels]]
-        votes = votes / np.maximum(votes.sum(axis=1, keepdims=True), 1e-12)
+    votes = vote_distribution(faces, classifier.labels)
     return Answers(classifier.labels, classifier.predict(faces.images, tta="flip"), truth, votes)
 
 
 def scores(answers: Answers, calibration: Calibration) -> dict:
     """ECE and NLL (against the true emotion, and against the votes where there are any) before and after."""
     out = {"faces": len(answers.truth)}
+    one_hot = np.eye(len(answers.labels))[answers.truth]
     for when, probs in (("before", answers.probs), ("after", calibration.apply(answers.probs))):
-        one_hot = np.eye(len(answers.labels))[answers.truth]
         out[when] = {"ece": round(ece(probs, answers.truth), 4), "nll": round(nll(probs, one_hot), 4)}
         if answers.votes is not None:
             out[when]["nll_votes"] = round(nll(probs, answers.votes), 4)

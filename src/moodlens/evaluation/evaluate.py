@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from moodlens.data.faces import load_dataset
-from moodlens.data.labels import EMOTIONS
 from moodlens.data.photo_faces import largest_face_crops
 from moodlens.data.readers import DatasetError
 from moodlens.evaluation import report
@@ -22,7 +21,7 @@ from moodlens.runtime.files import write_atomic
 from moodlens.runtime.metrics import classification_metrics, confusion_matrix
 from moodlens.runtime.weights import is_onnx
 from moodlens.training.checkpoints import load_model
-from moodlens.training.data import class_index
+from moodlens.training.data import class_index, vote_distribution
 from moodlens.training.inference import predict_probs, resolve_precision
 
 
@@ -108,10 +107,10 @@ def calibration_metrics(probs: np.ndarray, y: np.ndarray, data, labels: list[str
     """How well the scores say how sure the model is: ECE and NLL, and NLL against the annotators' votes
     where the data carry them (FER+)."""
     out = {"ece": ece(probs, y), "nll": nll(probs, np.eye(len(labels))[y])}
-    if data.soft is not None:
-        votes = data.soft[:, [EMOTIONS.index(label) for label in labels]]
+    votes = vote_distribution(data, labels)
+    if votes is not None:
         voted = votes.sum(axis=1) > 0
-        out["nll_votes"] = nll(probs[voted], votes[voted] / votes[voted].sum(axis=1, keepdims=True))
+        out["nll_votes"] = nll(probs[voted], votes[voted])
     return out
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from moodlens.recording.store import Session, Step
 from moodlens.runtime.calibration import Calibration
-from moodlens.runtime.crowd import CrowdSummary, share_columns, share_values, summarize
+from moodlens.runtime.crowd import CrowdSummary, share_columns, share_values, summarize, summary_lines
 from moodlens.runtime.errors import MoodlensError
 
 
@@ -70,7 +70,7 @@ class Bucket:
             sample=people,
         )
         crowd.readable = round(people, 2)  # reported per step, as the faces are
-        crowd.lines[0] = f"{crowd.faces:g} faces, {crowd.readable:g} readable"
+        crowd.lines = summary_lines(crowd)
         return BucketSummary(
             **vars(crowd),
             t=round(start, 3),

@@ -143,7 +143,7 @@ def share_text(summary: CrowdSummary, label: str) -> str:
 
 def summary_lines(summary: CrowdSummary, top: int = 3) -> list[str]:
     """The crowd in words: faces found and read, then the `top` emotions by share (those of at least 0.5 %)."""
-    found = f"{round(summary.faces, 1):g} faces, {round(summary.readable, 1):g} readable"
+    found = f"{summary.faces:g} faces, {summary.readable:g} readable"
     if summary.readable == 0:
         return [found]
     ranked = sorted(summary.shares, key=lambda label: -summary.shares[label].share)

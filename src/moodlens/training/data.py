@@ -38,15 +38,23 @@ def class_index(data: FaceData, labels: list[str]) -> np.ndarray:
     return lookup[data.labels]
 
 
+def vote_distribution(data: FaceData, labels: list[str]) -> np.ndarray | None:
+    """Each face's annotators' votes over `labels` as a distribution (all zeros where it has none over them);
+    None for faces without votes."""
+    if data.soft is None:
+        return None
+    votes = data.soft[:, [EMOTIONS.index(name) for name in labels]]
+    return votes / np.maximum(votes.sum(axis=1, keepdims=True), 1)
+
+
 def soft_targets(data: FaceData, labels: list[str], y: np.ndarray, votes_weight: float) -> np.ndarray:
     """One-hot targets, blended where a face has annotators' votes over `labels`:
     (1 - votes_weight) * one-hot + votes_weight * vote distribution."""
     targets = np.eye(len(labels), dtype=np.float32)[y]
     if votes_weight > 0 and data.soft is not None:
-        votes = data.soft[:, [EMOTIONS.index(name) for name in labels]]
-        totals = votes.sum(axis=1, keepdims=True)
-        has_votes = totals[:, 0] > 0
-        blended = (1 - votes_weight) * targets + votes_weight * votes / np.maximum(totals, 1)
+        votes = vote_distribution(data, labels)
+        has_votes = votes.sum(axis=1) > 0
+        blended = (1 - votes_weight) * targets + votes_weight * votes
         targets[has_votes] = blended[has_votes]
     return targets
 
