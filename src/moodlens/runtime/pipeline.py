@@ -12,6 +12,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
+from moodlens.runtime.calibration import Calibration
 from moodlens.runtime.classifier import OnnxClassifier
 from moodlens.runtime.crops import MARGIN, crop_faces
 from moodlens.runtime.detection import THRESHOLD, Detection, load_detector
@@ -61,9 +62,13 @@ class Analyzer:
         options = {"threads": threads} if detector == "centerface" else {}
         self.detector = load_detector(detector, threshold=threshold, **options, **detector_options)
         self.labels = self.classifier.labels
-        self.calibration = self.classifier.calibration  # what crowd summaries correct the shares with
         self.max_faces, self.margin, self.align, self.tta = max_faces, margin, align, tta
         self.readable_width = readable_width
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The model's calibration (None: it has none), which crowd summaries correct the shares with."""
+        return self.classifier.calibration
 
     def analyze(self, source: ImageSource, path: str | None = None, **limits) -> ImageResult:
         """Every face in one image (a file path, encoded bytes or an RGB array)."""
