@@ -25,7 +25,7 @@ import numpy as np
 from paths import SHARED, crowd_backdrops
 
 from moodlens.data.labels import canonical_label
-from moodlens.data.surroundings import MARGINS, in_surroundings
+from moodlens.data.surroundings import MARGINS, WIDTHS, in_surroundings
 from moodlens.runtime.calibration import Calibration
 from moodlens.runtime.crowd import summarize
 from moodlens.runtime.hardware import cpu_field
@@ -33,7 +33,6 @@ from moodlens.runtime.imaging import read_image
 from moodlens.runtime.pipeline import Analyzer
 
 FOLDS = Path.home() / ".cache" / "moodlens" / "muxspace-folds"  # recipes/muxspace_folds.py's default
-WIDTHS = (160, 64, 32, 24)
 
 
 def photo_owners(folds: Path | None) -> dict[str, int]:

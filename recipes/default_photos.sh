@@ -9,6 +9,8 @@
 # model's confusions out of fold, issue 28). TEACHER distils a trained model into every run:
 # the model on all photos runs first and keeps the teacher's predictions for all faces, which the
 # control and the folds then distil from (the teacher is run once, and never saw a muxspace photo).
+# SURROUND=N also trains on each training photo rendered N times in other surroundings (issue 24,
+# recipes/surroundings.py; the renderings are kept beside the folds and made once).
 # A committed prediction file goes in EXTRA instead, e.g. with the photos kept to their own labels:
 #   EXTRA="--teacher benchmarks/results/training/default-photos-t64/all/teacher_probs.npz --photos-teacher-weight 0"
 #
@@ -19,7 +21,16 @@ RUNS=${RUNS:-runs/default-photos}
 FOLDS=${FOLDS:-$HOME/.cache/moodlens/muxspace-folds}
 MOODLENS=${MOODLENS:-.venv/bin/moodlens}
 REPEAT=${REPEAT:-4}
+SURROUND=${SURROUND:-0}
 .venv/bin/python recipes/muxspace_folds.py --out "$FOLDS" --folds 4
+
+# "--photos DIR" of photo set $1 rendered $SURROUND times in other surroundings, or nothing when SURROUND=0
+surround() {
+    [ "$SURROUND" = 0 ] && return
+    out="$FOLDS/surround$SURROUND-$2"
+    [ -e "$out/legend.csv" ] || .venv/bin/python recipes/surroundings.py "$1" --out "$out" --copies "$SURROUND" >&2
+    echo "--photos $out"
+}
 
 run() {
     name=$1
@@ -38,6 +49,10 @@ if [ -n "$TEACHER" ]; then
 fi
 [ "${CONTROL:-1}" = 0 ] || run control $TAUGHT
 [ "${CV:-1}" = 0 ] || for fold in 0 1 2 3; do
-    run "fold$fold" --photos "$FOLDS/fold$fold/train" --photos-repeat "$REPEAT" $TAUGHT
+    rendered=$(surround "$FOLDS/fold$fold/train" "fold$fold")
+    run "fold$fold" --photos "$FOLDS/fold$fold/train" $rendered --photos-repeat "$REPEAT" $TAUGHT
 done
-[ -n "$TEACHER" ] || [ "${ALL:-1}" = 0 ] || run all --photos ../shared/data/muxspace --photos-repeat "$REPEAT"
+if [ -z "$TEACHER" ] && [ "${ALL:-1}" != 0 ]; then
+    rendered=$(surround ../shared/data/muxspace all)
+    run all --photos ../shared/data/muxspace $rendered --photos-repeat "$REPEAT"
+fi

@@ -3,16 +3,17 @@
 
     python recipes/surroundings.py ~/.cache/moodlens/muxspace-folds/fold0/train --out ~/.cache/moodlens/surround-fold0
 
-Each photo's largest face (CenterFace, as analysis finds it) is set --copies times at a random width (32 to
-160 px) on a random kind of surroundings (grey, noise, a WIDER crowd photo the shift suite does not use):
-JPEGs and a legend.csv with the photo's label. Nothing of ../shared is copied into the repository; the
-output goes wherever --out says.
+Each photo's largest face (CenterFace, as analysis finds it) is set --copies times at a random width (the
+shift suite's smallest to largest, 24 to 160 px) on a random kind of surroundings (grey, noise, a WIDER crowd
+photo the shift suite does not use): JPEGs and a legend.csv with the photo's label, written last. Nothing of
+../shared is copied into the repository; the output goes wherever --out says.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import sys
 from pathlib import Path
 
@@ -23,8 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from paths import crowd_backdrops  # noqa: E402
 
-from moodlens.data.surroundings import MARGINS, in_surroundings  # noqa: E402
+from moodlens.data.surroundings import MARGINS, WIDTHS, in_surroundings  # noqa: E402
 from moodlens.runtime.detection import load_detector  # noqa: E402
+from moodlens.runtime.files import write_atomic  # noqa: E402
 from moodlens.runtime.imaging import read_image  # noqa: E402
 
 
@@ -48,16 +50,17 @@ def main() -> None:
             continue
         box = max(faces, key=lambda d: d.box[2]).box
         for copy in range(args.copies):
-            width = int(rng.integers(32, 161))
+            width = int(rng.integers(min(WIDTHS), max(WIDTHS) + 1))
             margin = MARGINS[int(rng.integers(len(MARGINS)))]
             image = in_surroundings(photo, box, width, margin, backdrops[int(rng.integers(len(backdrops)))], rng)
             name = f"{Path(row['image']).stem}-{copy}.jpg"
             cv2.imwrite(str(args.out / "images" / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
             written.append({**row, "image": name})
-    with open(args.out / "legend.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(written)
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(written)
+    write_atomic(args.out / "legend.csv", table.getvalue())  # last, whole: its presence says the set is complete
     print(f"{len(written)} renderings of {len(rows)} photos in {args.out}")
 
 

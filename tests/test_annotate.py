@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from moodlens.runtime.annotate import Style, annotate, layout, overlaps
+from moodlens.runtime.annotate import Style, annotate, inside, layout, overlaps
 from moodlens.runtime.crowd import crowd_summary
 from moodlens.runtime.imaging import read_image
 
@@ -22,8 +22,14 @@ def test_labels_and_bars_cover_no_other_face_and_stay_in_the_picture(analyzer, p
     style = Style.for_image(width, height)
     assert style.line >= max(width, height) / 70 - 1  # about 60 px lines on a 4,200 px photo
     placements = layout(faces, width, height, style)
-    drawn = [(i, rect) for i, p in enumerate(placements) for rect in (p.label, p.bars) if rect]
-    assert sum(p.label is not None for p in placements) >= len(faces) // 2
+    labels = [p.label if not p.label_covers else None for p in placements]
+    drawn = [
+        (i, rect)
+        for i, (p, label) in enumerate(zip(placements, labels, strict=True))
+        for rect in (label, p.bars)
+        if rect
+    ]
+    assert sum(label is not None for label in labels) >= len(faces) // 2
     for i, rect in drawn:
         assert rect[0] >= 0 and rect[1] >= 0 and rect[0] + rect[2] <= width and rect[1] + rect[3] <= height
         others = [tuple(f.box) for j, f in enumerate(faces) if j != i] + [
@@ -32,6 +38,8 @@ def test_labels_and_bars_cover_no_other_face_and_stay_in_the_picture(analyzer, p
         others += [r for j, r in drawn if r is not rect]
         assert not any(overlaps(rect, other) for other in others), (i, rect)
     assert all(p.label is None and p.bars is None for p, f in zip(placements, faces, strict=True) if not f.readable)
+    for p in placements:  # a label with no free spot keeps one inside the picture, for a face picked out
+        assert p.label is None or inside(p.label, width, height)
     drawn_image = annotate(image, faces, crowd_summary(faces, analyzer.labels, analyzer.calibration))
     assert np.abs(drawn_image[:height].astype(int) - image).mean() > 1
     # the legend and mood panel under the picture: as tall for any faces, so every video frame has one size

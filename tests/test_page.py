@@ -135,23 +135,24 @@ def test_a_crowd_at_phone_width_has_numbered_faces_and_labels_that_never_overlap
     assert faces >= 20
     layout = page.evaluate("() => state.layout")
     width, height = page.eval_on_selector("#photo", "c => [c.width, c.height]")
-    assert layout["font"] * layout["scale"] == pytest.approx(12)  # 12 screen pixels, legible at any photo size
-    assert [b["text"] for b in layout["badges"]] == [str(i + 1) for i in range(faces)]
+    assert [b["text"] for b in layout["numbers"]] == [str(i + 1) for i in range(faces)]
     numbers = page.eval_on_selector_all("#faces li.face", "items => items.map(i => i.dataset.number)")
     assert numbers == [str(i + 1) for i in range(faces)]  # the list's numbers are the ones on the picture
     labels = [label for label in layout["labels"] if label]
     assert labels, "no face got a label"
+    for mark in labels + layout["numbers"]:  # boxes 16 screen pixels tall, legible at any photo size
+        assert mark["h"] * layout["scale"] == pytest.approx(16, abs=layout["scale"])
     boxes = [dict(zip("xywh", face["box"], strict=True)) for face in page.evaluate("() => state.result.faces")]
     for i, label in enumerate(layout["labels"]):
         if label is None:
             continue
         assert label["x"] >= 0 and label["y"] >= 0
         assert label["x"] + label["w"] <= width and label["y"] + label["h"] <= height
-        others = [r for r in labels + layout["badges"] if r is not label] + boxes[:i] + boxes[i + 1 :]
+        others = [r for r in labels + layout["numbers"] if r is not label] + boxes[:i] + boxes[i + 1 :]
         assert not any(overlap(label, other) for other in others), label
 
-    readable = page.evaluate("() => state.result.faces.map(f => f.readable)")
-    unlabelled = next(i for i, label in enumerate(layout["labels"]) if label is None and readable[i])
+    covered = page.evaluate("() => state.result.faces.map(f => Boolean(f.label && f.label.covers))")
+    unlabelled = next(i for i, label in enumerate(layout["labels"]) if label is None and covered[i])
     box = page.evaluate(f"() => state.result.faces[{unlabelled}].box")
     shown = page.eval_on_selector("#photo", "c => { const r = c.getBoundingClientRect(); return [r.x, r.y, r.width]; }")
     ratio = shown[2] / width

@@ -12,8 +12,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from PIL import Image
 
-from moodlens.runtime.annotate import COLORS
+from moodlens.runtime.annotate import COLORS, Style, layout
 from moodlens.runtime.imaging import ImageError, read_image
+from moodlens.runtime.results import Face
 from moodlens.runtime.weights import DEFAULT_MODEL
 from moodlens.server.app import create_app
 from moodlens.server.settings import ServerSettings
@@ -42,7 +43,8 @@ def test_analyze_a_group_photo(server):
     assert (body["width"], body["height"]) == (600, 604)
     assert len(body["faces"]) == 7 and body["summary"]["faces"] == 7
     face = body["faces"][0]
-    assert set(face) == {"box", "score", "emotion", "scores", "size", "readable", "facing"} and len(face["box"]) == 4
+    assert set(face) == {"box", "score", "emotion", "scores", "size", "readable", "facing", "number", "label"}
+    assert len(face["box"]) == 4
     assert abs(sum(face["scores"].values()) - 1) < 1e-3
     summary = body["summary"]
     assert sum(summary["counts"].values()) == summary["readable"] == 7 and summary["dominant"] in face["scores"]
@@ -208,6 +210,28 @@ def test_the_page_takes_its_defaults_and_colours_from_the_server(server):
     assert models["colors"] == {label: "#{:02x}{:02x}{:02x}".format(*rgb) for label, rgb in COLORS.items()}
     page_script = httpx.get(f"{server}/static/app.js").text
     assert '"default"' not in page_script and "#dc322f" not in page_script
+
+
+@pytest.mark.parametrize("label_line", [None, 40])
+def test_the_page_draws_the_numbers_and_labels_the_server_places(server, label_line):
+    """One placement rule (annotate.layout, as on annotated pictures): the API sends each face's number and label
+    where it puts them, at the text size the page asks for; the page only draws them."""
+    params = {"label_line": label_line} if label_line else {}
+    body = upload(server, CROWD, **params).json()
+    image = read_image(CROWD)
+    faces = [Face(tuple(f["box"]), f["score"], f["emotion"], f["scores"]) for f in body["faces"]]
+    style = Style.for_line(label_line) if label_line else Style.for_image(image.shape[1], image.shape[0])
+    placements = layout(faces, image.shape[1], image.shape[0], style, bars=False)
+    marks = lambda mark: mark and (mark["x"], mark["y"], mark["w"], mark["h"])  # noqa: E731
+    assert [marks(f["number"]) for f in body["faces"]] == [p.number for p in placements]
+    assert [marks(f.get("label")) for f in body["faces"]] == [p.label for p in placements]
+    assert [f["label"]["covers"] for f in body["faces"] if "label" in f] == [
+        p.label_covers for p in placements if p.label
+    ]
+    assert {f["number"]["h"] for f in body["faces"]} == {style.line}
+    assert body["faces"][0]["label"]["text"] == f"{faces[0].emotion} {round(100 * faces[0].scores[faces[0].emotion])} %"
+    assert sum(not f["label"]["covers"] for f in body["faces"] if "label" in f) >= 5
+    assert upload(server, SELFIE, label_line=2).status_code == 422
 
 
 def test_openapi_has_unique_operation_ids_and_unexpected_errors_are_json_500s():

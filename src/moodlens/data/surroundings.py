@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 MARGINS = ("grey", "noise", "crowd")
+WIDTHS = (160, 64, 32, 24)  # face widths (px) the shift suite reads; training renders faces between the extremes
 
 
 def in_surroundings(

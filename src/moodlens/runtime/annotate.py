@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from moodlens.runtime.crowd import CrowdSummary, share_text
+from moodlens.runtime.crowd import CrowdSummary, percent, share_text
 from moodlens.runtime.results import Face
 
 # One colour per emotion (RGB); the web page gets them from GET /v1/models.
@@ -43,11 +43,13 @@ def blur_faces(image: np.ndarray, faces: list[Face]) -> np.ndarray:
 
 @dataclass
 class Placement:
-    """Where one face's number, label and probability bars go; None where they would cover something."""
+    """Where one face's number, label and probability bars go. A label that covers something is only drawn
+    for a face picked out (the page's tapped face, on top); bars that would cover something are None."""
 
     number: Rect
-    label: Rect | None
+    label: Rect | None  # None: an unreadable face, or no spot inside the picture
     bars: Rect | None
+    label_covers: bool = False
 
 
 @dataclass
@@ -60,7 +62,10 @@ class Style:
 
     @classmethod
     def for_image(cls, width: int, height: int) -> Style:
-        line = max(12, round(max(width, height) / 70))
+        return cls.for_line(max(12, round(max(width, height) / 70)))
+
+    @classmethod
+    def for_line(cls, line: int) -> Style:
         scale = line / 30  # FONT at scale 1 is about 22 px tall, plus room around it
         return cls(scale, max(1, round(line / 12)), line)
 
@@ -72,10 +77,15 @@ def overlaps(a: Rect, b: Rect) -> bool:
     return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
 
 
+def inside(rect: Rect, width: int, height: int) -> bool:
+    return rect[0] >= 0 and rect[1] >= 0 and rect[0] + rect[2] <= width and rect[1] + rect[3] <= height
+
+
 def layout(faces: list[Face], width: int, height: int, style: Style, bars: bool = True) -> list[Placement]:
-    """Each face's number inside its box's corner; its label above or below the box and its bars beside it,
-    each only where it stays in the picture and covers no other face, number, label or bars. Bigger faces
-    are placed first."""
+    """Each face's number inside its box's corner; its label above the box (left or right aligned) or below
+    it, and its bars beside it, each where it stays in the picture and covers no other face, number, label or
+    bars. Bigger faces are placed first. A label with no free spot keeps the first spot inside the picture,
+    marked `label_covers`. The one placement the annotated pictures and the page (via the API) both draw."""
     boxes = [tuple(face.box) for face in faces]
     numbers = [
         (x, y, style.text_width(badge(face, i)), style.line)
@@ -88,18 +98,22 @@ def layout(faces: list[Face], width: int, height: int, style: Style, bars: bool 
         own = (boxes[i], numbers[i])
 
         def free(rect: Rect, own=own) -> bool:
-            inside = rect[0] >= 0 and rect[1] >= 0 and rect[0] + rect[2] <= width and rect[1] + rect[3] <= height
-            return inside and not any(overlaps(rect, other) for other in taken if other not in own)
+            return inside(rect, width, height) and not any(overlaps(rect, other) for other in taken if other not in own)
 
         if not faces[i].readable:
             continue
         label_w = style.text_width(label_text(faces[i]))
-        spots = [(x, y - style.line, label_w, style.line), (x, y + h, label_w, style.line)]
-        placements[i].label = next((r for r in spots if free(r)), None)
-        if placements[i].label:
-            taken.append(placements[i].label)
+        line = style.line
+        spots = [(x, y - line, label_w, line), (x, y + h, label_w, line), (x + w - label_w, y - line, label_w, line)]
+        label = next((r for r in spots if free(r)), None)
+        if label:
+            taken.append(label)
+            placements[i].label = label
+        else:
+            placements[i].label = next((r for r in spots if inside(r, width, height)), None)
+            placements[i].label_covers = placements[i].label is not None
         if bars:
-            panel_w = style.text_width("surprise 100%") + 4 * style.line
+            panel_w = style.text_width("surprise 100 %") + 4 * style.line
             panel_h = style.line * len(faces[i].scores)
             sides = [
                 (x + w + style.line // 4, y, panel_w, panel_h),
@@ -117,7 +131,7 @@ def badge(face: Face, index: int) -> str:
 
 
 def label_text(face: Face) -> str:
-    return f"{face.emotion} {face.scores[face.emotion]:.0%}"
+    return f"{face.emotion} {percent(face.scores[face.emotion])}"
 
 
 def annotate(
@@ -132,7 +146,7 @@ def annotate(
         x, y, w, h = face.box
         cv2.rectangle(out, (x, y), (x + w, y + h), color, style.thickness + (1 if face.readable else 0))
         draw_text_box(out, place.number, badge(face, i), color, style)
-        if place.label:  # only readable faces get one
+        if place.label and not place.label_covers:  # only readable faces get one
             draw_text_box(out, place.label, label_text(face), color, style)
         if place.bars:
             draw_bars(out, face, place.bars, style)
@@ -186,4 +200,4 @@ def draw_bars(out: np.ndarray, face: Face, rect: Rect, style: Style) -> None:
             COLORS.get(label, (255, 255, 255)),
             -1,
         )
-        put_text(out, f"{label} {p:.0%}", x + bar_w + 4, top + style.line, style, (255, 255, 255))
+        put_text(out, f"{label} {percent(p)}", x + bar_w + 4, top + style.line, style, (255, 255, 255))

@@ -133,12 +133,17 @@ def crowd_summary(faces: list[Face], labels: list[str], calibration: Calibration
     return tally.summary()
 
 
+def percent(p: float) -> str:
+    """'62 %': how every share and probability is written, in text and on pictures."""
+    return f"{round(100 * p)} %"
+
+
 def share_text(summary: CrowdSummary, label: str) -> str:
     """'happy 62 % (57-67 %)': an emotion's share of the readable faces and its 95 % interval."""
     share = summary.shares[label]
     if share.share is None:
         return f"{label} -"
-    return f"{label} {round(100 * share.share)} % ({round(100 * share.low)}-{round(100 * share.high)} %)"
+    return f"{label} {percent(share.share)} ({round(100 * share.low)}-{percent(share.high)})"
 
 
 def summary_lines(summary: CrowdSummary, top: int = 3) -> list[str]:

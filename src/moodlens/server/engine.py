@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-from moodlens.runtime.annotate import annotate
+from moodlens.runtime.annotate import Style, annotate, badge, label_text, layout
 from moodlens.runtime.crowd import crowd_summary
 from moodlens.runtime.imaging import ImageError, ImageTooLarge, image_pixels, read_image, sniff_format
 from moodlens.runtime.pipeline import Analyzer
@@ -70,13 +70,15 @@ class Engine:
         max_faces: int | None,
         image: bool = False,
         blur: bool = False,
+        label_line: int | None = None,
         tracker: IouTracker | None = None,
         on_result: Callable[[ImageResult], None] | None = None,
     ) -> dict:
         """Decode, analyse and build the answer (with the annotated picture if `image`) in one worker call.
         A live frame comes with its connection's `tracker`, which gives its faces their track ids; a photo
         without one, and the detector may take longer over it (a still). `on_result` sees the result in the
-        worker (a session recorder)."""
+        worker (a session recorder). Each face comes with where the page draws its number and label, for text
+        lines `label_line` px tall in the picture (default: as the annotated picture has them)."""
         analyzer = self.analyzer(model)
         start = time.perf_counter()
         with self.pixels.hold(image_pixels(data)):
@@ -90,7 +92,7 @@ class Engine:
             on_result(result)
         timing = {"decode": (decoded - start) * 1000, "analyze": (time.perf_counter() - decoded) * 1000}
         self.metrics.faces.inc(len(result.faces))
-        return result_body(result, analyzer, model, timing, rgb if image else None, blur)
+        return result_body(result, analyzer, model, timing, label_line, rgb if image else None, blur)
 
     async def run(self, fn, *args, **kwargs):
         return await asyncio.get_running_loop().run_in_executor(self.pool, lambda: fn(*args, **kwargs))
@@ -110,14 +112,34 @@ def encode_jpeg(rgb: np.ndarray) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode()
 
 
-def result_body(result: ImageResult, analyzer: Analyzer, model: str, timing: dict, image=None, blur=False) -> dict:
+def face_bodies(result: ImageResult, label_line: int | None) -> list[dict]:
+    """Each face with its `number` and `label` (text and rectangle, in pixels of the picture) as `layout`
+    places them, without probability bars (the page lists those)."""
+    style = Style.for_line(label_line) if label_line else Style.for_image(result.width, result.height)
+    placements = layout(result.faces, result.width, result.height, style, bars=False)
+    bodies = []
+    for i, (face, place) in enumerate(zip(result.faces, placements, strict=True)):
+        body = face.to_dict() | {"number": mark(place.number, badge(face, i))}
+        if place.label:
+            body["label"] = mark(place.label, label_text(face)) | {"covers": place.label_covers}
+        bodies.append(body)
+    return bodies
+
+
+def mark(rect: tuple, text: str) -> dict:
+    return dict(zip("xywh", (int(v) for v in rect), strict=True)) | {"text": text}
+
+
+def result_body(
+    result: ImageResult, analyzer: Analyzer, model: str, timing: dict, label_line: int | None, image=None, blur=False
+) -> dict:
     summary = crowd_summary(result.faces, analyzer.labels, analyzer.calibration)
     body = {
         "model": model,
         "width": result.width,
         "height": result.height,
         "timing_ms": timing,
-        "faces": [face.to_dict() for face in result.faces],
+        "faces": face_bodies(result, label_line),
         "summary": summary.to_dict(),
     }
     if image is not None:

@@ -31,6 +31,15 @@ TRY_AGAIN_LATER = 1013  # WebSocket close code for a server at capacity
 
 Threshold = Annotated[float, Query(ge=MIN_THRESHOLD, le=1.0, description="detector confidence threshold")]
 MaxFaces = Annotated[int, Query(ge=1, le=1000, description="keep at most this many faces, most confident first")]
+LabelLine = Annotated[
+    int,
+    Query(
+        ge=8,
+        le=1000,
+        description="height of the faces' number and label boxes, in pixels of the picture "
+        "(default: 1/70 of its longer side, as on the annotated image)",
+    ),
+]
 
 
 def analysis_routes(settings: ServerSettings) -> APIRouter:
@@ -57,12 +66,12 @@ def analysis_routes(settings: ServerSettings) -> APIRouter:
         max_faces: MaxFaces | None = None,
         annotated_image: bool = False,
         blur: bool = False,
+        label_line: LabelLine | None = None,
     ) -> dict:
         engine: Engine = request.app.state.engine
         engine.analyzer(model)  # an unknown model is a 404 before any work
-        return await engine.admitted(
-            lambda: analyze_upload(engine, file, model, threshold, max_faces, image=annotated_image, blur=blur)
-        )
+        drawing = {"image": annotated_image, "blur": blur, "label_line": label_line}
+        return await engine.admitted(lambda: analyze_upload(engine, file, model, threshold, max_faces, **drawing))
 
     @router.post(
         "/v1/analyze/batch",
@@ -145,6 +154,7 @@ def live_routes(settings: ServerSettings) -> APIRouter:
         threshold: float = DETECTION_THRESHOLD,
         session: str = "",
         recorder: str = "",
+        label_line: LabelLine | None = None,
     ) -> None:
         """Webcam frames (JPEG bytes) in, one JSON result per frame out, with faces tracked across frames; with
         `session`, the frames' aggregates are also recorded into that session (at most `record_fps` a second),
@@ -166,7 +176,7 @@ def live_routes(settings: ServerSettings) -> APIRouter:
             return
         engine.live_connections += 1
         try:
-            await answer_frames(socket, engine, model, threshold, recording)
+            await answer_frames(socket, engine, model, threshold, label_line, recording)
         except WebSocketDisconnect:
             pass
         finally:
@@ -189,7 +199,12 @@ def live_recorder(socket: WebSocket, analyzer: Analyzer, name: str, recorder: st
 
 
 async def answer_frames(
-    socket: WebSocket, engine: Engine, model: str, threshold: float, recorder: LiveRecorder | None
+    socket: WebSocket,
+    engine: Engine,
+    model: str,
+    threshold: float,
+    label_line: int | None,
+    recorder: LiveRecorder | None,
 ) -> None:
     tracker, told = IouTracker(), False
     while True:
@@ -203,7 +218,15 @@ async def answer_frames(
         try:
             body = await engine.admitted(
                 lambda data=message["bytes"]: engine.run(
-                    engine.analyze, data, "frame", model, threshold, None, tracker=tracker, on_result=recorder
+                    engine.analyze,
+                    data,
+                    "frame",
+                    model,
+                    threshold,
+                    None,
+                    label_line=label_line,
+                    tracker=tracker,
+                    on_result=recorder,
                 )
             )
         except ApiError as e:

@@ -8,6 +8,17 @@ from moodlens.recording.timeline import BucketSummary
 from moodlens.runtime.crowd import CrowdSummary
 
 
+class Mark(BaseModel):
+    """Text drawn on the picture and its rectangle, in pixels of the picture."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    text: str
+    covers: bool = False  # a label with no free spot: it covers another face's box, number or label
+
+
 class FaceOut(BaseModel):
     box: list[int]  # x, y, w, h in pixels of the photo
     size: int  # the box's width
@@ -17,6 +28,8 @@ class FaceOut(BaseModel):
     scores: dict[str, float]  # the (calibrated) probability of each emotion
     facing: bool | None  # turned towards the camera (None: no landmarks)
     track: int | None = None  # person id across frames of a live stream
+    number: Mark  # the face's number (its track in a live stream), inside its box's corner
+    label: Mark | None = None  # its emotion and probability, beside the box (readable faces only)
 
 
 class Analysis(BaseModel):

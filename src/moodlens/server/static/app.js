@@ -6,6 +6,7 @@ const COLORS = {};
 let UNREADABLE = "#5a5a5a";
 const percent = (p) => `${Math.round(p * 100)} %`;  // as the server writes a share
 const $ = (id) => document.getElementById(id);
+const FRAME_WIDTH = 640;  // webcam frames are sent at most this wide
 const state = {
   bitmap: null, result: null, selected: -1, layout: null,
   socket: null, stream: null, history: [], frames: [], waiting: false,
@@ -31,41 +32,22 @@ async function loadModels() {
 
 // --- drawing -------------------------------------------------------------------------------
 
-const overlaps = (a, b) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
-const inside = (r, width, height) => r.x >= 0 && r.y >= 0 && r.x + r.w <= width && r.y + r.h <= height;
+// Each face's number and label come placed by the server (`number`, `label`: the rules of the annotated
+// pictures, for boxes `label_line` picture pixels tall), so that the page draws them and decides nothing.
+const LINE_PX = 16, TEXT_PX = 12;  // screen pixels of a number or label box, and of its text
+const labelLine = (scale) => Math.max(8, Math.round(LINE_PX / scale));  // scale: screen px per picture px
 
-// Where each face's number badge and text label go, in canvas pixels. Badges sit inside the top-left
-// corner of their box; a label goes above (or below) its box only where it covers no other label, badge
-// or face and stays inside the picture, bigger faces first and the selected face before all. `scale` is screen
-// pixels per canvas pixel, so text is the same size on the screen whatever the photo's size.
-function layoutFaces(ctx, faces, scale, width, height, selected) {
-  const font = 12 / scale;
-  ctx.font = `${font}px sans-serif`;
-  const badges = faces.map((face, i) => {
-    const text = String(i + 1);
-    return { x: face.box[0], y: face.box[1], w: ctx.measureText(text).width + 6 / scale, h: font + 4 / scale, text };
-  });
-  const boxes = faces.map(({ box: [x, y, w, h] }) => ({ x, y, w, h }));
-  const placed = [...badges, ...boxes];  // a label covers no other label, number or face
-  const order = faces.map((_, i) => i).sort((a, b) =>
-    (b === selected) - (a === selected) || faces[b].box[2] * faces[b].box[3] - faces[a].box[2] * faces[a].box[3]);
-  const labels = new Array(faces.length).fill(null);
-  for (const i of order.filter((i) => faces[i].readable)) {
-    const [x, y, w, h] = faces[i].box;
-    const text = `${faces[i].emotion} ${percent(faces[i].scores[faces[i].emotion])}`;
-    const size = { w: ctx.measureText(text).width + 6 / scale, h: font + 4 / scale };
-    const spots = [{ x, y: y - size.h }, { x, y: y + h }, { x: x + w - size.w, y: y - size.h }];
-    const fitting = spots.map((s) => ({ ...s, ...size, text })).filter((r) => inside(r, width, height));
-    const own = [badges[i], boxes[i]];
-    const free = fitting.find((r) => !placed.some((other) => !own.includes(other) && overlaps(r, other)));
-    const spot = free || (i === selected ? fitting[0] : null);  // the selected face is labelled, drawn on top
-    if (spot) { labels[i] = spot; placed.push(spot); }
-  }
-  return { font, scale, badges, labels };
+function drawMark(ctx, mark, color) {
+  ctx.fillStyle = color;
+  ctx.fillRect(mark.x, mark.y, mark.w, mark.h);
+  ctx.fillStyle = "#000";
+  ctx.font = `${mark.h * TEXT_PX / LINE_PX}px sans-serif`;
+  ctx.textBaseline = "middle";
+  ctx.fillText(mark.text, mark.x + mark.h / 6, mark.y + mark.h / 2, mark.w - mark.h / 3);  // never past its box
 }
 
+// A label that would cover another face (`covers`) is drawn only for the selected face, on top of the rest.
 function drawFaces(ctx, faces, scale, blur, source, selected = -1) {
-  const { width, height } = ctx.canvas;
   if (blur && source) {
     for (const [x, y, w, h] of faces.map((f) => f.box)) {
       ctx.save();
@@ -77,7 +59,7 @@ function drawFaces(ctx, faces, scale, blur, source, selected = -1) {
       ctx.restore();
     }
   }
-  const layout = layoutFaces(ctx, faces, scale, width, height, selected);
+  const labels = faces.map((face, i) => (face.label && (!face.label.covers || i === selected) ? face.label : null));
   const order = faces.map((_, i) => i).filter((i) => i !== selected).concat(selected >= 0 ? [selected] : []);
   order.forEach((i) => {
     const face = faces[i];
@@ -85,14 +67,9 @@ function drawFaces(ctx, faces, scale, blur, source, selected = -1) {
     ctx.strokeStyle = color;
     ctx.lineWidth = (i === selected ? 4 : 2) / scale;
     ctx.strokeRect(...face.box);
-    for (const r of [layout.badges[i], layout.labels[i]].filter(Boolean)) {
-      ctx.fillStyle = color;
-      ctx.fillRect(r.x, r.y, r.w, r.h);
-      ctx.fillStyle = "#000";
-      ctx.fillText(r.text, r.x + 3 / scale, r.y + r.h - 4 / scale);
-    }
+    for (const mark of [face.number, labels[i]].filter(Boolean)) drawMark(ctx, mark, color);
   });
-  return layout;
+  return { scale, numbers: faces.map((f) => f.number), labels };
 }
 
 function drawShareChart(canvas, summary) {
@@ -202,10 +179,10 @@ async function analyzePhoto(file) {
   const form = new FormData();
   form.append("file", file);
   try {
-    const [response, bitmap] = await Promise.all([
-      fetch(`v1/analyze?${query()}`, { method: "POST", body: form }),
-      createImageBitmap(file),
-    ]);
+    const bitmap = await createImageBitmap(file);
+    const shown = Math.min(bitmap.width, $("photo").parentElement.clientWidth || bitmap.width);
+    const lines = { label_line: labelLine(shown / bitmap.width) };
+    const response = await fetch(`v1/analyze?${query(lines)}`, { method: "POST", body: form });
     const body = await response.json();
     if (!response.ok) throw new Error(body.detail || body.error || response.statusText);
     state.bitmap = bitmap;
@@ -294,8 +271,10 @@ function onLiveResult(event) {
   const ctx = overlay.getContext("2d");
   ctx.clearRect(0, 0, overlay.width, overlay.height);
   const scale = overlay.clientWidth ? overlay.clientWidth / overlay.width : 1;
-  const k = video.videoWidth / body.width;
-  const faces = body.faces.map((f) => ({ ...f, box: f.box.map((v) => v * k) }));
+  const k = video.videoWidth / body.width;  // the frame was sent smaller
+  const scaled = (m) => m && { ...m, x: m.x * k, y: m.y * k, w: m.w * k, h: m.h * k };
+  const faces = body.faces.map((f) => (
+    { ...f, box: f.box.map((v) => v * k), number: scaled(f.number), label: scaled(f.label) }));
   drawFaces(ctx, faces, scale, $("blur").checked, $("blur").checked ? video : null);
   const now = performance.now();
   const summary = body.summary;
@@ -316,7 +295,7 @@ function sendFrame() {
     if (state.socket) requestAnimationFrame(sendFrame);
     return;
   }
-  const scale = Math.min(1, 640 / video.videoWidth);
+  const scale = Math.min(1, FRAME_WIDTH / video.videoWidth);
   const canvas = document.createElement("canvas");
   canvas.width = Math.round(video.videoWidth * scale);
   canvas.height = Math.round(video.videoHeight * scale);
@@ -348,8 +327,9 @@ async function startWebcam() {
   const session = $("record-session").value.trim();
   const token = $("record-token").value;
   const recording = session ? { session, recorder: cameraName(), ...(token ? { token } : {}) } : {};
+  const lines = { label_line: labelLine(($("overlay").clientWidth || FRAME_WIDTH) / FRAME_WIDTH) };
   $("record-status").textContent = session ? `Recording into ${session}` : "";
-  const url = new URL(`v1/live?${query(recording)}`, location.href);
+  const url = new URL(`v1/live?${query({ ...recording, ...lines })}`, location.href);
   state.socket = new WebSocket(`${scheme}://${url.host}${url.pathname}${url.search}`);
   state.socket.onmessage = onLiveResult;
   state.socket.onopen = () => { state.waiting = false; sendFrame(); };
