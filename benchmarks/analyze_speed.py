@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -26,12 +25,12 @@ from pathlib import Path
 import matplotlib.cbook
 import numpy as np
 from paths import SHARED
+from timing import machine
 
 from moodlens import Analyzer
 from moodlens.data.faces import load_dataset
 from moodlens.data.readers import list_dataset
 from moodlens.runtime.classifier import OnnxClassifier
-from moodlens.runtime.hardware import amx_supported
 from moodlens.runtime.imaging import read_image
 from moodlens.runtime.video import VideoSource, analyze_frames
 from moodlens.runtime.weights import resolve_onnx
@@ -199,9 +198,7 @@ def main() -> None:
             }
             results[name]["moodlens_video_speedup"] = mine["video_frames_per_s"] / theirs["video_frames_per_s"]
     meta = {
-        "machine": f"{os.cpu_count()} cores, {platform.machine()}",
-        "amx_bf16": amx_supported(),
-        "threads": args.threads,
+        "machine": machine(args.threads),
         "classification_faces_per_s": classification_speed(args.threads),
         "portraits": f"first {args.portraits} non-contempt photos of ../shared/data/muxspace legend.csv",
     }

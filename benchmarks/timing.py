@@ -1,11 +1,21 @@
-"""How the benchmarks time a piece of work: after one warm-up, the median or the best of some runs."""
+"""How the benchmarks time a piece of work (after one warm-up, the median or the best of some runs), and the
+machine they ran on."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
 import numpy as np
+
+from moodlens.runtime.hardware import cpu_field, cpu_flags
+
+
+def machine(threads: int) -> dict:
+    """The CPU a timing comes from: its name, the vector extensions that decide speed, cores and threads used."""
+    flags = sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma", "sse4")))
+    return {"cpu": cpu_field("model name"), "flags": flags, "cores": os.cpu_count(), "threads": threads}
 
 
 def run_times(work: Callable[[], object], repeats: int, warm_up: bool = True) -> list[float]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from moodlens.evaluation.boxes import matched_pairs
-from moodlens.runtime.detection import inside_larger_faces, load_detector, tile_starts
+from moodlens.runtime.detection import inside_larger_faces, load_detector, tile_grid
 from moodlens.runtime.imaging import read_image
 
 from conftest import SHARED
@@ -50,11 +50,13 @@ def test_an_ordinary_photo_or_frame_gets_one_pass_and_the_same_faces(still):
     assert detector.detect(photo, still) == one_pass.detect(photo, still)
 
 
-def test_tiles_cover_the_image_and_overlap():
-    for length in (100, 1024, 1025, 4000):
-        starts = tile_starts(length, 1024, 96)
-        assert starts[0] == 0 and min(length, starts[-1] + 1024) == length
-        assert all(b - a <= 1024 - 96 for a, b in itertools.pairwise(starts))
+def test_tiles_cover_the_image_overlap_and_keep_to_the_networks_stride():
+    for length in (100, 1024, 1025, 1986, 3000, 4000, 10_000):
+        starts, size = tile_grid(length, 1024, 96)
+        assert starts[0] == 0 and starts[-1] + size >= length and size <= 1024
+        assert all(b - a <= size - 96 for a, b in itertools.pairwise(starts))
+        assert all(start % 32 == 0 for start in starts) and (len(starts) == 1 or size % 32 == 0)
+    assert tile_grid(4000, 1024, 96) == ([0, 768, 1536, 2304, 3104], 896)  # 20 tiles of 896 x 864, not 20 of 1024
     image = np.zeros((3000, 4000, 3), np.uint8)
     assert load_detector("centerface", crowd="on", threads=1).detect(image) == []
 
@@ -84,3 +86,18 @@ def test_parts_of_big_faces_seen_at_full_resolution_are_not_taken_for_faces():
     boxes = np.array([[100, 100, 600, 800], [200, 300, 380, 370], [650, 100, 300, 300], [940, 380, 40, 40]], float)
     # the second lies inside the first; the fourth only touches the third, a neighbour, not a part
     assert inside_larger_faces(boxes).tolist() == [False, True, False, False]
+    # bald_guys.jpg's face 3 and a box over its mouth and chin, 0.8 times as wide but a third of its height
+    assert inside_larger_faces(np.array([[558, 385, 175, 250], [570, 519, 144, 88]], float)).tolist() == [False, True]
+
+
+def test_a_large_photo_of_big_faces_is_searched_coarser_and_finds_what_full_resolution_finds():
+    photo = read_image(SHARED / "faces" / "dlib" / "bald_guys.jpg")  # 1986 x 1545, 25 faces of 41 to 270 px
+    detector = load_detector("centerface", threads=1)
+    height, width = photo.shape[:2]
+    net_h, net_w = detector.network_size(height, width)
+    first = detector.pass_at(photo, net_w / width, net_h / height, detector.CROWD_HINT)
+    assert detector.coarse_scale(first, max(height, width)) == 0.5  # one tile instead of nine
+    full = detector.merged([first[first[:, 4] > detector.threshold], detector.tiled_pass(photo, 1)], width, height)
+    found = detector.detect(photo)
+    assert len(found) == len(full) == 25
+    assert len(matched_pairs([d.box for d in full], [d.box for d in found])) == 25
