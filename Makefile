@@ -49,7 +49,7 @@ peers:
 
 # The peer face detectors compared in benchmarks/crowd_detection.py.
 crowd-peers: $(STAMP)
-	$(BIN)/pip install --quiet -c constraints.txt -r benchmarks/crowd-peers-requirements.txt
+	$(BIN)/pip install --quiet --no-deps -r benchmarks/crowd-peers-requirements.txt
 
 clean:
 	rm -rf $(VENV) .venv-peers runs
