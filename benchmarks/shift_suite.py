@@ -59,8 +59,9 @@ def central_face(analyzer: Analyzer, image: np.ndarray) -> np.ndarray | None:
 
 def read_all(
     model: str, folds: Path | None, seed: int, limit: int | None, only_fold: int | None = None
-) -> tuple[list[str], Calibration, np.ndarray, dict]:
-    """(labels, calibration, true class per photo, {rendering: probabilities (N, K), NaN where no face})."""
+) -> tuple[list[str], Calibration, list[str], np.ndarray, dict]:
+    """(labels, calibration, the photos read (N), their true classes (N,), {rendering: probabilities (N, K),
+    NaN where no face})."""
     owners = photo_owners(folds)
     sources = [str(folds / f"fold{k}.onnx") for k in range(4)] if folds else [model]
     if only_fold is not None:  # one fold's validation photos, read by that fold's model alone
@@ -74,7 +75,7 @@ def read_all(
     with open(SHARED / "muxspace" / "legend.csv", newline="") as f:
         legend = [(row["image"], canonical_label(row["emotion"])) for row in csv.DictReader(f)]
     legend = [(name, label) for name, label in legend if label in labels and name in owners][:limit]
-    rng, truth = np.random.default_rng(seed), []
+    rng, names, truth = np.random.default_rng(seed), [], []
     read: dict[str, list] = {"as is": []} | {f"{m} {w}px": [] for m in MARGINS for w in WIDTHS}
     nothing = np.full(len(labels), np.nan)
     for i, (name, label) in enumerate(legend):
@@ -83,6 +84,7 @@ def read_all(
         if not faces:
             continue
         largest = max(faces, key=lambda f: f.box[2])
+        names.append(name)
         truth.append(labels.index(label))
         read["as is"].append(np.array([largest.scores[k] for k in labels]))
         for margin in MARGINS:
@@ -90,7 +92,7 @@ def read_all(
                 image = in_surroundings(photo, largest.box, width, margin, backdrops[i % len(backdrops)], rng)
                 probs = central_face(analyzer, image)
                 read[f"{margin} {width}px"].append(nothing if probs is None else probs)
-    return labels, calibration, np.array(truth), {k: np.array(v) for k, v in read.items()}
+    return labels, calibration, names, np.array(truth), {k: np.array(v) for k, v in read.items()}
 
 
 def crowd_shift(labels, calibration, as_is, shifted, crowds: int, seed: int) -> float:
@@ -120,7 +122,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    labels, calibration, truth, read = read_all(args.model, args.folds, args.seed, args.photos, args.fold)
+    labels, calibration, _, truth, read = read_all(args.model, args.folds, args.seed, args.photos, args.fold)
     as_is = read["as is"].argmax(1)
     result = {"model": args.model + (f", out of fold ({args.folds})" if args.folds else ""), "photos": len(truth)}
     for name, probs in read.items():
