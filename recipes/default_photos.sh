@@ -10,7 +10,8 @@
 # the model on all photos runs first and keeps the teacher's predictions for all faces, which the
 # control and the folds then distil from (the teacher is run once, and never saw a muxspace photo).
 # SURROUND=N also trains on each training photo rendered N times in other surroundings (issue 24,
-# recipes/surroundings.py; the renderings are kept beside the folds and made once).
+# recipes/surroundings.py; the renderings are kept beside the folds and made once); SURROUND_MARGINS=flat,blur,crowd
+# renders them on kinds of surroundings the shift suite never reads (default: grey,noise,crowd, as session 14).
 # A committed prediction file goes in EXTRA instead, e.g. with the photos kept to their own labels:
 #   EXTRA="--teacher benchmarks/results/training/default-photos-t64/all/teacher_probs.npz --photos-teacher-weight 0"
 #
@@ -22,13 +23,16 @@ FOLDS=${FOLDS:-$HOME/.cache/moodlens/muxspace-folds}
 MOODLENS=${MOODLENS:-.venv/bin/moodlens}
 REPEAT=${REPEAT:-4}
 SURROUND=${SURROUND:-0}
+SURROUND_MARGINS=${SURROUND_MARGINS:-grey,noise,crowd}
 .venv/bin/python recipes/muxspace_folds.py --out "$FOLDS" --folds 4
 
 # "--photos DIR" of photo set $1 rendered $SURROUND times in other surroundings, or nothing when SURROUND=0
 surround() {
     [ "$SURROUND" = 0 ] && return
-    out="$FOLDS/surround$SURROUND-$2"
-    [ -e "$out/legend.csv" ] || .venv/bin/python recipes/surroundings.py "$1" --out "$out" --copies "$SURROUND" >&2
+    kinds=$([ "$SURROUND_MARGINS" = grey,noise,crowd ] || echo "-$SURROUND_MARGINS" | tr , -)
+    out="$FOLDS/surround$SURROUND$kinds-$2"
+    [ -e "$out/legend.csv" ] || .venv/bin/python recipes/surroundings.py "$1" --out "$out" --copies "$SURROUND" \
+        --margins "$SURROUND_MARGINS" >&2
     echo "--photos $out"
 }
 

@@ -4,9 +4,10 @@
     python recipes/surroundings.py ~/.cache/moodlens/muxspace-folds/fold0/train --out ~/.cache/moodlens/surround-fold0
 
 Each photo's largest face (CenterFace, as analysis finds it) is set --copies times at a random width (the
-shift suite's smallest to largest, 24 to 160 px) on a random kind of surroundings (grey, noise, a WIDER crowd
-photo the shift suite does not use): JPEGs and a legend.csv with the photo's label, written last. Nothing of
-../shared is copied into the repository; the output goes wherever --out says.
+shift suite's smallest to largest, 24 to 160 px) on a random kind of surroundings (--margins: by default grey,
+noise or a WIDER crowd photo the shift suite does not use, as session 14 trained `default`; `--margins
+flat,blur,crowd` uses only kinds the shift suite never reads): JPEGs and a legend.csv with the photo's label,
+written last. Nothing of ../shared is copied into the repository; the output goes wherever --out says.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ def main() -> None:
     parser.add_argument("photos", type=Path, help="a legend.csv set (legend.csv and images/)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--copies", type=int, default=2)
+    parser.add_argument("--margins", default=",".join(MARGINS), help="kinds of surroundings, comma-separated")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     detector, rng = load_detector("centerface", threads=2), np.random.default_rng(args.seed)
+    margins = args.margins.split(",")
     backdrops = [read_image(p) for p in crowd_backdrops(for_training=True)]  # never the shift suite's
     (args.out / "images").mkdir(parents=True, exist_ok=True)
     with open(args.photos / "legend.csv", newline="") as f:
@@ -51,7 +54,7 @@ def main() -> None:
         box = max(faces, key=lambda d: d.box[2]).box
         for copy in range(args.copies):
             width = int(rng.integers(min(WIDTHS), max(WIDTHS) + 1))
-            margin = MARGINS[int(rng.integers(len(MARGINS)))]
+            margin = margins[int(rng.integers(len(margins)))]
             image = in_surroundings(photo, box, width, margin, backdrops[int(rng.integers(len(backdrops)))], rng)
             name = f"{Path(row['image']).stem}-{copy}.jpg"
             cv2.imwrite(str(args.out / "images" / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
