@@ -23,13 +23,14 @@ FOLDS=${FOLDS:-$HOME/.cache/moodlens/muxspace-folds}
 MOODLENS=${MOODLENS:-.venv/bin/moodlens}
 REPEAT=${REPEAT:-4}
 SURROUND=${SURROUND:-0}
-SURROUND_MARGINS=${SURROUND_MARGINS:-grey,noise,crowd}
+SUITE_MARGINS=grey,noise,crowd  # the shift suite's kinds, what session 14 trained on (renderings' folder: no suffix)
+SURROUND_MARGINS=${SURROUND_MARGINS:-$SUITE_MARGINS}
 .venv/bin/python recipes/muxspace_folds.py --out "$FOLDS" --folds 4
 
 # "--photos DIR" of photo set $1 rendered $SURROUND times in other surroundings, or nothing when SURROUND=0
 surround() {
     [ "$SURROUND" = 0 ] && return
-    kinds=$([ "$SURROUND_MARGINS" = grey,noise,crowd ] || echo "-$SURROUND_MARGINS" | tr , -)
+    kinds=$([ "$SURROUND_MARGINS" = "$SUITE_MARGINS" ] || echo "-$SURROUND_MARGINS" | tr , -)
     out="$FOLDS/surround$SURROUND$kinds-$2"
     [ -e "$out/legend.csv" ] || .venv/bin/python recipes/surroundings.py "$1" --out "$out" --copies "$SURROUND" \
         --margins "$SURROUND_MARGINS" >&2

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from paths import crowd_backdrops  # noqa: E402
 
-from moodlens.data.surroundings import MARGINS, WIDTHS, in_surroundings  # noqa: E402
+from moodlens.data.surroundings import EVERY_MARGIN, MARGINS, WIDTHS, in_surroundings  # noqa: E402
 from moodlens.runtime.detection import load_detector  # noqa: E402
 from moodlens.runtime.files import write_atomic  # noqa: E402
 from moodlens.runtime.imaging import read_image  # noqa: E402
@@ -39,8 +39,10 @@ def main() -> None:
     parser.add_argument("--margins", default=",".join(MARGINS), help="kinds of surroundings, comma-separated")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    detector, rng = load_detector("centerface", threads=2), np.random.default_rng(args.seed)
     margins = args.margins.split(",")
+    if unknown := set(margins) - set(EVERY_MARGIN):
+        parser.error(f"--margins: {sorted(unknown)} unknown; kinds: {','.join(EVERY_MARGIN)}")
+    detector, rng = load_detector("centerface", threads=2), np.random.default_rng(args.seed)
     backdrops = [read_image(p) for p in crowd_backdrops(for_training=True)]  # never the shift suite's
     (args.out / "images").mkdir(parents=True, exist_ok=True)
     with open(args.photos / "legend.csv", newline="") as f:

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from moodlens.data.surroundings import MARGINS, TRAINING_MARGINS, in_surroundings
+from moodlens.data.surroundings import EVERY_MARGIN, in_surroundings
 from moodlens.runtime.imaging import read_image
 
 from conftest import COUPLE, SHARED
 
 
-@pytest.mark.parametrize("margin", sorted({*MARGINS, *TRAINING_MARGINS}))
+@pytest.mark.parametrize("margin", EVERY_MARGIN)
 @pytest.mark.parametrize("width", [24, 96])
 def test_the_face_is_found_again_in_the_middle_at_its_new_width(analyzer, margin, width):
     photo = read_image(COUPLE)

@@ -10,6 +10,7 @@ MARGINS = ("grey", "noise", "crowd")  # what the shift suite reads
 # Kinds of surroundings the shift suite never reads, for training that is measured on it with no kind seen:
 # a flat colour drawn at random, and a crowd photo blurred out of focus.
 TRAINING_MARGINS = ("flat", "blur", "crowd")
+EVERY_MARGIN = (*MARGINS, "flat", "blur")
 WIDTHS = (160, 64, 32, 24)  # face widths (px) the shift suite reads; training renders faces between the extremes
 
 
@@ -38,7 +39,7 @@ def in_surroundings(
     elif margin == "blur":
         canvas = cv2.GaussianBlur(cv2.resize(backdrop, (side, side), interpolation=cv2.INTER_AREA), (0, 0), side / 30)
     else:
-        raise ValueError(f"margin must be one of {sorted({*MARGINS, *TRAINING_MARGINS})}, got {margin!r}")
+        raise ValueError(f"margin must be one of {EVERY_MARGIN}, got {margin!r}")
     fh, fw = min(face.shape[0], side), min(face.shape[1], side)
     oy, ox = (side - fh) // 2, (side - fw) // 2
     canvas[oy : oy + fh, ox : ox + fw] = face[:fh, :fw]
