@@ -9,9 +9,11 @@ photos out of fold (`--folds`), the same faces in the shift suite's 12 rendering
 grey, noise or crowd surroundings, 24 to 160 px), and the FER+ validation faces (48-px grey crops, read one by
 one). Each set is split in two halves; 200 crowds of 100 faces of known shares (flat Dirichlet over the six
 emotions with 80 photos or more) are drawn from one half and corrected with confusions measured on the other
-half of: the photos as they are (what ships), the FER+ faces, both pooled half and half, and the photos that
-are greyscale or in colour only (a property a face could be sorted by at run time). Reported per crowd set
-and confusion: mean absolute share error (points) and how often the 95 % intervals held the truth.
+half of: the photos as they are, the FER+ faces, both pooled half and half, the photos that are greyscale or
+in colour only (a property a face could be sorted by at run time), and, as moodlens ships it, whichever of
+the photos' and the FER+ faces' confusions the crowd's answers are more likely under (`chosen`: each kind's
+answer density, runtime.quantify; `chosen_ferplus` says how often the FER+ faces' was chosen). Reported per
+crowd set and confusion: mean absolute share error (points) and how often the 95 % intervals held the truth.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from paths import SHARED
 from shift_suite import read_all
 
 from moodlens.evaluation.calibrate import held_out_answers
+from moodlens.runtime.calibration import Calibration, FaceKind
 from moodlens.runtime.hardware import cpu_field
 from moodlens.runtime.imaging import read_image
 from moodlens.runtime.quantify import Confusion, corrected_shares
@@ -45,19 +48,23 @@ def pooled(a: Confusion, b: Confusion) -> Confusion:
     return Confusion(a.labels, (a.matrix + b.matrix) / 2, np.minimum(a.support, b.support), (a.spread + b.spread) / 2)
 
 
-def crowd_errors(probs: np.ndarray, truth: np.ndarray, confusion: Confusion, crowds: int, seed: int) -> dict:
-    """Mean absolute error (points) and interval coverage of corrected shares of crowds drawn from these faces."""
-    labels, found = confusion.labels, ~np.isnan(probs[:, 0])
+def crowd_errors(probs: np.ndarray, truth: np.ndarray, calibration: Calibration, crowds: int, seed: int) -> dict:
+    """Mean absolute error (points) and interval coverage of corrected shares of crowds drawn from these faces,
+    each corrected as the kind of faces of `calibration` its answers are most likely under."""
+    labels, found = calibration.labels, ~np.isnan(probs[:, 0])
     probs, truth = probs[found], truth[found]
     pool = {labels.index(e): np.flatnonzero(truth == labels.index(e)) for e in EMOTIONS}
-    rng, errors, held = np.random.default_rng(seed), [], []
+    rng, errors, held, lab = np.random.default_rng(seed), [], [], []
     for _ in range(crowds):
         crowd = draw_crowd(rng, pool, CROWD)
         true = np.bincount(truth[crowd], minlength=len(labels)) / CROWD
-        share, low, high = corrected_shares(probs[crowd].mean(axis=0), CROWD, confusion)
+        kind = calibration.kind_of(calibration.log_evidence(probs[crowd]))
+        share, low, high = corrected_shares(probs[crowd].mean(axis=0), CROWD, kind.confusion)
         errors.append(np.abs(share - true).mean())
         held.append(((low - 1e-9 <= true) & (true <= high + 1e-9)).mean())
-    return {"error_points": round(100 * float(np.mean(errors)), 2), "coverage": round(float(np.mean(held)), 3)}
+        lab.append(kind.name == "ferplus_faces")
+    scores = {"error_points": round(100 * float(np.mean(errors)), 2), "coverage": round(float(np.mean(held)), 3)}
+    return scores | ({"chosen_ferplus": round(float(np.mean(lab)), 3)} if len(calibration.kinds) > 1 else {})
 
 
 def halves(n: int, seed: int) -> np.ndarray:
@@ -88,11 +95,17 @@ def main() -> None:
             "colour_photos": Confusion.measure(labels, as_is[other & ~grey], truth[other & ~grey]),
         }
         confusions["photos_and_ferplus_pooled"] = pooled(confusions["photos"], confusions["ferplus_faces"])
+        calibrations = {
+            name: Calibration(calibration.temperature, [FaceKind(name, name, c)]) for name, c in confusions.items()
+        }
+        calibrations["chosen"] = Calibration(
+            calibration.temperature, [calibrations["photos"].kinds[0], calibrations["ferplus_faces"].kinds[0]]
+        )
         crowd_sets = {name: (probs[mine], truth[mine]) for name, probs in read.items()}
         crowd_sets["ferplus_faces"] = (lab_probs[lab_half == side], lab.truth[lab_half == side])
         for crowd_set, (probs, classes) in crowd_sets.items():
-            for name, confusion in confusions.items():
-                scores = crowd_errors(probs, classes, confusion, args.crowds // 2, args.seed)
+            for name, calibrated in calibrations.items():
+                scores = crowd_errors(probs, classes, calibrated, args.crowds // 2, args.seed)
                 results.setdefault(crowd_set, {}).setdefault(name, []).append(scores)
     table = {
         crowd_set: {

@@ -9,15 +9,18 @@ the shipped temperature); crowds of known shares are drawn from them: shares fro
 six emotions with enough photos, photos drawn for each (with repeats only where an emotion has fewer photos
 than the crowd asks). The confusion the correction needs is measured on photos the crowd does not hold and
 the model never trained on: the photos are split in two halves, each half's crowds corrected with the other
-half's confusion. A model that trained on the photos (`default`) reads each photo with the fold model that
-never saw it (`--folds`: recipes/default_photos.sh's runs exported to ONNX).
+half's confusion. As shipped, the calibration also holds a second kind of faces, FER+ validation faces read
+by the model, and each crowd is corrected as the kind its answers are most likely under (`kinds_chosen`).
+A model that trained on the photos (`default`) reads each photo with the fold model that never saw it
+(`--folds`: recipes/default_photos.sh's runs exported to ONNX).
 
 With `--quapy`, the same crowds are also estimated by QuaPy's PACC and EMQ (SLD), fitted on the same
 labelled half: a maintained library's answer to the same question, on the same inputs.
 
 Grid crowds (`--grids`): 100 FER+ validation faces (never trained on) laid out in a 10 x 10 grid photo
-and analysed whole by `Analyzer` with the shipped calibration, exactly as `moodlens analyze` would; the
-truth is the 100 faces' majority votes.
+and analysed whole by `Analyzer`, exactly as `moodlens analyze` would; the truth is the 100 faces' majority
+votes. The FER+ faces are split in two halves too: a grid's faces come from one, and the calibration it is
+corrected with is the shipped one with its FER+ kind measured on the other half.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from paths import SHARED
 
 from moodlens.data.faces import load_dataset
 from moodlens.evaluation.calibrate import Answers, held_out_answers
-from moodlens.runtime.calibration import Calibration, tempered
+from moodlens.runtime.calibration import FIRST_KIND, Calibration, FaceKind, tempered
 from moodlens.runtime.crowd import CrowdSummary, crowd_summary, summarize, wilson_interval
 from moodlens.runtime.hardware import cpu_field, cpu_flags
 from moodlens.runtime.pipeline import Analyzer
@@ -46,6 +49,7 @@ from moodlens.training.data import class_index
 EMOTIONS = ["angry", "disgust", "happy", "sad", "surprise", "neutral"]  # those with 80 photos or more
 FOLDS = Path.home() / ".cache" / "moodlens" / "muxspace-folds"  # recipes/muxspace_folds.py's default
 CELL, FACE = 96, 64  # a grid cell and the face in it, in pixels
+LAB_KIND = "ferplus_valid"  # the kind recipes/calibrate_shipped.py measures on FER+ validation faces
 
 
 def photo_answers(model: str, folds: Path | None) -> Answers:
@@ -72,6 +76,7 @@ class Scores:
         self.errors: dict[str, list] = {"count": [], "corrected": []}
         self.covered: dict[str, list] = {"count": [], "corrected": []}
         self.widths: list[np.ndarray] = []
+        self.kinds: dict[str, int] = {}  # how many crowds were corrected as each kind of faces
 
     def add(self, true: np.ndarray, counts: np.ndarray, summary: CrowdSummary, others: dict | None = None) -> None:
         """A crowd's true shares, its top-emotion counts, the summary moodlens reports and other methods'
@@ -89,6 +94,7 @@ class Scores:
             self.errors[method].append(estimate - true)
             self.covered[method].append((low - 1e-9 <= true) & (true <= high + 1e-9))
         self.widths.append(reported[:, 2] - reported[:, 1])
+        self.kinds[summary.kind] = self.kinds.get(summary.kind, 0) + 1
 
     def report(self) -> dict:
         drawn = [self.labels.index(e) for e in EMOTIONS]
@@ -108,6 +114,7 @@ class Scores:
                 out[method]["coverage"] = round(float(covered.mean()), 3)
                 out[method]["coverage_of_emotions_drawn"] = round(float(covered[:, drawn].mean()), 3)
         out["corrected"]["mean_interval_width_points"] = round(100 * float(np.mean(self.widths)), 1)
+        out["corrected"]["kinds_chosen"] = self.kinds
         return out
 
 
@@ -138,16 +145,30 @@ def quapy_methods(probs: np.ndarray, truth: np.ndarray) -> dict:
     return methods
 
 
-def photo_crowds(answers: Answers, temperature: float, crowds: int, size: int, seed: int, quapy: bool) -> dict:
-    labels, probs, classes = answers.labels, tempered(answers.probs, temperature), answers.truth
-    rng = np.random.default_rng(seed)
-    halves = np.zeros(len(classes), bool)
-    for c in np.unique(classes):  # a stratified half: each emotion split evenly
+def stratified_half(classes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random half of the faces, each emotion split evenly (a boolean mask)."""
+    half = np.zeros(len(classes), bool)
+    for c in np.unique(classes):
         members = rng.permutation(np.flatnonzero(classes == c))
-        halves[members[: len(members) // 2]] = True
+        half[members[: len(members) // 2]] = True
+    return half
+
+
+def kind(name: str, labels: list[str], probs: np.ndarray, truth: np.ndarray) -> FaceKind:
+    """A kind of faces measured on these calibrated probabilities (N, K) and true classes (N,)."""
+    return FaceKind(name, name, Confusion.measure(labels, probs, truth))
+
+
+def photo_crowds(
+    answers: Answers, lab: Answers, temperature: float, crowds: int, size: int, seed: int, quapy: bool
+) -> dict:
+    labels, probs, classes = answers.labels, tempered(answers.probs, temperature), answers.truth
+    lab_kind = kind(LAB_KIND, labels, tempered(lab.probs, temperature), lab.truth)
+    rng = np.random.default_rng(seed)
+    halves = stratified_half(classes, rng)
     scores, seconds = Scores(labels), []
     for half in (halves, ~halves):
-        calibration = Calibration(temperature, Confusion.measure(labels, probs[~half], classes[~half]), "other half")
+        calibration = Calibration(temperature, [kind(FIRST_KIND, labels, probs[~half], classes[~half]), lab_kind])
         pool = {labels.index(e): np.flatnonzero(half & (classes == labels.index(e))) for e in EMOTIONS}
         others = quapy_methods(probs[~half], classes[~half]) if quapy else {}
         for _ in range(crowds // 2):
@@ -155,28 +176,37 @@ def photo_crowds(answers: Answers, temperature: float, crowds: int, size: int, s
             counts = np.bincount(probs[crowd].argmax(1), minlength=len(labels))
             start = time.perf_counter()
             sums = dict(zip(labels, probs[crowd].sum(axis=0), strict=True))
-            summary = summarize(labels, size, size, dict(zip(labels, counts, strict=True)), sums, calibration)
+            evidence = calibration.log_evidence(probs[crowd])
+            tally = dict(zip(labels, counts, strict=True))
+            summary = summarize(labels, size, size, tally, sums, calibration, evidence=evidence)
             seconds.append(time.perf_counter() - start)
             estimates = {name: method.aggregate(probs[crowd]) for name, method in others.items()}
             scores.add(np.bincount(classes[crowd], minlength=len(labels)) / size, counts, summary, estimates)
     return {**scores.report(), "ms_per_summary": round(1000 * float(np.median(seconds)), 1)}
 
 
-def grid_crowds(model: str, crowds: int, seed: int) -> dict:
-    """Crowds of 100 FER+ validation faces in one grid photo each, analysed as `moodlens analyze` would."""
+def grid_crowds(model: str, lab: Answers, crowds: int, seed: int) -> dict:
+    """Crowds of 100 FER+ validation faces in one grid photo each, analysed as `moodlens analyze` would, each
+    corrected with the shipped photos' kind and a FER+ kind measured on the other half of the faces."""
     analyzer = Analyzer(model, threads=2)
     faces = load_dataset(SHARED / "ferplus" / "FER2013Valid", 48, 1)
-    truth = class_index(faces, analyzer.labels)
-    pool = {analyzer.labels.index(e): np.flatnonzero(truth == analyzer.labels.index(e)) for e in EMOTIONS}
-    rng, scores, found = np.random.default_rng(seed), Scores(analyzer.labels), []
-    for _ in range(crowds):
-        crowd = rng.permutation(draw_crowd(rng, pool, 100))
-        result = analyzer.analyze(grid_photo(faces.images[crowd]))
-        readable = [face for face in result.faces if face.readable]
-        counts = np.array([sum(face.emotion == label for face in readable) for label in analyzer.labels])
-        summary = crowd_summary(result.faces, analyzer.labels, analyzer.calibration)
-        scores.add(np.bincount(truth[crowd], minlength=len(analyzer.labels)) / 100, counts, summary)
-        found.append(len(readable))
+    labels, temperature = analyzer.labels, analyzer.calibration.temperature
+    truth = class_index(faces, labels)
+    known = np.flatnonzero(truth >= 0)  # the faces `lab` read, in its order
+    rng, scores, found = np.random.default_rng(seed), Scores(labels), []
+    halves = stratified_half(lab.truth, rng)
+    for half in (halves, ~halves):
+        other = kind(LAB_KIND, labels, tempered(lab.probs[~half], temperature), lab.truth[~half])
+        calibration = Calibration(temperature, [analyzer.calibration.kinds[0], other])
+        pool = {labels.index(e): known[half & (lab.truth == labels.index(e))] for e in EMOTIONS}
+        for _ in range(crowds // 2):
+            crowd = rng.permutation(draw_crowd(rng, pool, 100))
+            result = analyzer.analyze(grid_photo(faces.images[crowd]))
+            readable = [face for face in result.faces if face.readable]
+            counts = np.array([sum(face.emotion == label for face in readable) for label in labels])
+            summary = crowd_summary(result.faces, labels, calibration)
+            scores.add(np.bincount(truth[crowd], minlength=len(labels)) / 100, counts, summary)
+            found.append(len(readable))
     return {**scores.report(), "mean_faces_read_of_100": round(float(np.mean(found)), 1)}
 
 
@@ -204,6 +234,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     answers, calibration = photo_answers(args.model, args.folds), Analyzer(args.model).calibration
+    lab = held_out_answers(resolve_onnx(args.model), SHARED / "ferplus" / "FER2013Valid")
     result = {
         "model": args.model if args.folds is None else f"{args.model}, out of fold ({args.folds})",
         "temperature": calibration.temperature,
@@ -212,12 +243,12 @@ def main() -> None:
         "crowds_per_size": args.crowds,
         "emotions_drawn": EMOTIONS,
         "photo_crowds": {
-            size: photo_crowds(answers, calibration.temperature, args.crowds, int(size), args.seed, args.quapy)
+            size: photo_crowds(answers, lab, calibration.temperature, args.crowds, int(size), args.seed, args.quapy)
             for size in args.sizes.split(",")
         },
     }
     if args.grids:
-        result["grid_crowds"] = {"grids": args.grids, **grid_crowds(args.model, args.grids, args.seed)}
+        result["grid_crowds"] = {"grids": args.grids, **grid_crowds(args.model, lab, args.grids, args.seed)}
     result["machine"] = {"cpu": cpu_field("model name"), "avx512f": "avx512f" in cpu_flags(), "cores_used": 2}
     result["command"] = "python benchmarks/crowd_mood.py " + " ".join(
         f"--{key}" if value is True else f"--{key} {value}"

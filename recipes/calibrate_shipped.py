@@ -7,8 +7,9 @@ with, measured on muxspace photos it never trained on, written beside the model 
 A model trained on the photos (`default`, `balanced`) is read out of fold: each photo by the fold model of
 recipes/default_photos.sh that never saw it (the folds exported with `moodlens export runs/.../foldN --out
 DIR/foldN.onnx --no-int8`), as the model on all photos would read a photo it never saw. The temperature is
-fitted on those photos and FER+ validation faces (read by the shipped model) together. The report, with ECE
-and NLL before and after on both, goes to benchmarks/results/calibration_<name>.json.
+fitted on those photos and FER+ validation faces (read by the shipped model) together; each of the two is a
+kind of faces with its own confusion (a crowd is corrected as the kind its answers are most like). The
+report, with ECE and NLL before and after on both, goes to benchmarks/results/calibration_<name>.json.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def main() -> None:
     report = {
         "model": args.model,
         "temperature": calibration.temperature,
-        "confusion_measured_on": calibration.measured_on,
+        "kinds_measured_on": {kind.name: kind.measured_on for kind in calibration.kinds},
         "photo_accuracy": round(float((photos.probs.argmax(1) == photos.truth).mean()), 4),
         "scores": scores,
         "machine": {"cpu": cpu_field("model name")},

@@ -88,11 +88,11 @@ def test_moodlens_calibrate_writes_the_calibration_analysis_then_uses(tmp_path):
     assert scores["faces"] > 60 and scores["after"]["ece"] <= scores["before"]["ece"]
     calibration = Analyzer(model, threads=1).calibration
     assert calibration.temperature == report["temperature"]
-    assert calibration.confusion.support.sum() == pytest.approx(scores["faces"] + len(calibration.labels))
-    assert np.allclose(calibration.confusion.matrix.sum(axis=1), 1, atol=1e-5)
+    assert calibration.kinds[0].confusion.support.sum() == pytest.approx(scores["faces"] + len(calibration.labels))
+    assert np.allclose(calibration.kinds[0].confusion.matrix.sum(axis=1), 1, atol=1e-5)
 
     record = json.loads(calibration_path(model).read_text())
-    record["labels"] = record["labels"][::-1]
+    record["kinds"][0]["labels"] = record["kinds"][0]["labels"][::-1]
     calibration_path(model).write_text(json.dumps(record))
     with pytest.raises(MoodlensError, match="its emotions are not the model's"):
         OnnxClassifier(model)

@@ -200,6 +200,23 @@ def test_a_read_only_database_can_be_read_and_refuses_writes_in_one_line(tmp_pat
     assert [s["name"] for s in Store(database).summaries()] == ["talk"]
 
 
+def test_a_read_only_database_of_the_schema_before_evidence_is_still_read(tmp_path):
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    database = f"sqlite:///{folder / 'sessions.sqlite'}"
+    store = Store(database)
+    session = store.open_session("talk", ["happy", "sad"], {})
+    store.add_step(session, "camera", Step(session.created + 1, 2, 2, 1, {"happy": 2}, {"happy": 1.8, "sad": 0.2}))
+    with store.engine.begin() as db:  # as schema 1 wrote it
+        db.exec_driver_sql("ALTER TABLE moodlens_steps DROP COLUMN evidence")
+        db.exec_driver_sql("UPDATE moodlens_meta SET value = '1' WHERE key = 'schema_version'")
+    store.engine.dispose()
+    with unwritable(folder / "sessions.sqlite", folder):
+        shown = run_cli("sessions", "show", "talk", "--db", database)
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)["buckets"][0]["readable"] == 2
+
+
 def test_a_timeline_read_again_after_new_steps_is_the_whole_timeline_recomputed(tmp_path, analyzer):
     """The server keeps a session's buckets between requests and adds only the steps written since: also a
     late step into an early bucket, and a second recorder, come out as a timeline made from scratch."""

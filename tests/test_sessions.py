@@ -18,7 +18,7 @@ from sqlalchemy import inspect
 from moodlens.recording.export import export_bytes
 from moodlens.recording.options import RecordOptions
 from moodlens.recording.recorder import record, step_of
-from moodlens.recording.store import SCHEMA_VERSION, Store, StoreError, meta_table
+from moodlens.recording.store import SCHEMA_VERSION, Step, Store, StoreError, meta_table
 from moodlens.recording.timeline import export_columns, session_settings, timeline
 from moodlens.runtime.crowd import crowd_summary
 
@@ -46,7 +46,18 @@ def test_steps_hold_aggregates_only_and_the_timeline_sums_them(database, analyze
         store.add_step(session, "camera", step_of(result, moment, labels))
 
     columns = {column["name"] for column in inspect(store.engine).get_columns("moodlens_steps")}
-    assert columns == {"id", "session_id", "recorder", "time", "faces", "readable", "facing", "counts", "score_sums"}
+    assert columns == {
+        "id",
+        "session_id",
+        "recorder",
+        "time",
+        "faces",
+        "readable",
+        "facing",
+        "counts",
+        "score_sums",
+        "evidence",
+    }
     steps = [step for _, step in store.read_steps(session)]
     assert [s.faces for s in steps] == [len(selfie.faces), len(couple.faces), len(selfie.faces)]
     assert steps[0] == step_of(selfie, t0 + 0.5, labels)  # what went in comes out, JSON and all
@@ -77,14 +88,15 @@ def test_steps_hold_aggregates_only_and_the_timeline_sums_them(database, analyze
 
 
 def test_a_session_corrects_its_shares_with_the_calibration_it_was_recorded_with(database, analyzer):
-    store = Store(database)
-    session = store.open_session("hall", analyzer.labels, session_settings("default", analyzer.calibration))
+    store, calibration = Store(database), analyzer.calibration
+    session = store.open_session("hall", analyzer.labels, session_settings("default", calibration))
     selfie, couple = analyzer.analyze(SELFIE), analyzer.analyze(COUPLE)
     for moment, result in [(0.5, selfie), (1.0, couple)]:
-        store.add_step(session, "camera", step_of(result, session.created + moment, analyzer.labels))
+        store.add_step(session, "camera", step_of(result, session.created + moment, analyzer.labels, calibration))
     (bucket,) = timeline(store.get("hall"), store.read_steps(session), 10.0)["buckets"]
-    pooled = crowd_summary(selfie.faces + couple.faces, analyzer.labels, analyzer.calibration)
-    assert bucket["method"] == "corrected"
+    pooled = crowd_summary(selfie.faces + couple.faces, analyzer.labels, calibration)
+    assert set(next(store.read_steps(session))[1].evidence) == {kind.name for kind in calibration.kinds}
+    assert bucket["method"] == "corrected" and bucket["kind"] == pooled.kind
     for label, share in bucket["shares"].items():  # the same estimate; the interval counts people, not steps
         assert share["share"] == pytest.approx(pooled.shares[label].share, abs=2e-4)
         assert share["high"] - share["low"] >= pooled.shares[label].high - pooled.shares[label].low - 1e-4
@@ -96,11 +108,19 @@ def test_a_newer_schema_is_refused_and_an_older_one_upgraded(database):
         db.execute(meta_table.update().values(value=str(SCHEMA_VERSION + 1)))
     with pytest.raises(StoreError, match="newer moodlens"):
         Store(database)
-    with store.engine.begin() as db:
-        db.execute(meta_table.delete())  # as a database of before schema versions would be
-    Store(database)
+    session = store.open_session("old", ["happy", "sad"], {})
+    store.add_step(session, "camera", Step(session.created + 1, 1, 1, 1, {"happy": 1}, {"happy": 0.9, "sad": 0.1}))
+    with store.engine.begin() as db:  # as a database of before schema versions (schema 1) would be
+        db.execute(meta_table.delete())
+        db.exec_driver_sql("ALTER TABLE moodlens_steps DROP COLUMN evidence")
+    upgraded = Store(database)
     with store.engine.connect() as db:
         assert db.execute(meta_table.select()).first().value == str(SCHEMA_VERSION)
+    (old,) = [step for _, step in upgraded.read_steps(session)]
+    assert old.evidence == {} and old.score_sums == {"happy": 0.9, "sad": 0.1}  # what it had is kept
+    new = Step(session.created + 2, 1, 1, 1, {"sad": 1}, {"happy": 0.2, "sad": 0.8}, {"photos": -7.5})
+    upgraded.add_step(session, "camera", new)
+    assert [step for _, step in upgraded.read_steps(session)][-1] == new
 
 
 @pytest.mark.slow

@@ -366,7 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="labelled photos it never trained on, like those it will read (their largest face; repeatable)",
     )
-    p.add_argument("--faces", action="append", help="labelled face crops it never trained on, for the temperature")
+    p.add_argument(
+        "--faces",
+        action="append",
+        help="labelled face crops it never trained on: for the temperature, and each a kind of faces of its own "
+        "(a crowd whose answers are more like these is corrected with their confusion; repeatable)",
+    )
     p.add_argument("--detector", default="centerface", help="the detector that finds the photos' faces")
     p.add_argument("--out", help="where to write the calibration (default: beside the model, as analysis finds it)")
     p.set_defaults(func=cmd_calibrate)

@@ -14,7 +14,16 @@ import numpy as np
 from moodlens.data.faces import load_dataset
 from moodlens.data.photo_faces import largest_face_crops
 from moodlens.data.readers import DatasetError
-from moodlens.runtime.calibration import Calibration, calibration_path, ece, fit_temperature, nll, tempered
+from moodlens.runtime.calibration import (
+    FIRST_KIND,
+    Calibration,
+    FaceKind,
+    calibration_path,
+    ece,
+    fit_temperature,
+    nll,
+    tempered,
+)
 from moodlens.runtime.classifier import OnnxClassifier
 from moodlens.runtime.detection import load_detector
 from moodlens.runtime.quantify import Confusion
@@ -72,17 +81,23 @@ def scores(answers: Answers, calibration: Calibration) -> dict:
 
 def fit(photos: Answers, others: dict[str, Answers], measured_on: str) -> tuple[Calibration, dict]:
     """The temperature fitted on the photos and the other held-out faces together, kept at 1 where it
-    would make the scores less calibrated (ECE) on any of them; the confusion measured on the photos (what
-    a crowd is read from). Returns the calibration and its scores on each set."""
-    sets = {"photos": photos, **others}
+    would make the scores less calibrated (ECE) on any of them; a kind of faces for the photos (first: what a
+    crowd is corrected as when its faces cannot tell) and one for each other set, each with its confusion.
+    Returns the calibration and its scores on each set."""
+    sets = {FIRST_KIND: photos, **others}
+    described = {FIRST_KIND: measured_on} | {
+        name: f"{len(answers.truth)} faces of {name}" for name, answers in others.items()
+    }
     temperature = fit_temperature([(answers.probs, answers.targets) for answers in sets.values()])
-    calibration = Calibration(
-        temperature, Confusion.measure(photos.labels, tempered(photos.probs, temperature), photos.truth), measured_on
-    )
-    report = {name: scores(answers, calibration) for name, answers in sets.items()}
-    if any(r["after"]["ece"] > r["before"]["ece"] for r in report.values()):
-        calibration = Calibration(1.0, Confusion.measure(photos.labels, photos.probs, photos.truth), measured_on)
+    for tried in (temperature, 1.0):
+        kinds = [
+            FaceKind(name, described[name], Confusion.measure(a.labels, tempered(a.probs, tried), a.truth))
+            for name, a in sets.items()
+        ]
+        calibration = Calibration(tried, kinds)
         report = {name: scores(answers, calibration) for name, answers in sets.items()}
+        if all(r["after"]["ece"] <= r["before"]["ece"] for r in report.values()):
+            break
     return calibration, report
 
 

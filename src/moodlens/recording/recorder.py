@@ -17,18 +17,21 @@ from contextlib import contextmanager
 from moodlens.recording.options import RecordOptions
 from moodlens.recording.sources import SourceError, SourceLost, frames, is_live
 from moodlens.recording.store import Session, Step, Store, default_recorder
+from moodlens.runtime.calibration import Calibration
 from moodlens.runtime.crowd import CrowdTally
 from moodlens.runtime.pipeline import Analyzer
 from moodlens.runtime.results import ImageResult
 
 
-def step_of(result: ImageResult, moment: float, labels: list[str]) -> Step:
-    """What is kept of an analysed frame: counts and sums, never a face or a box."""
-    tally = CrowdTally(labels)
+def step_of(result: ImageResult, moment: float, labels: list[str], calibration: Calibration | None = None) -> Step:
+    """What is kept of an analysed frame: counts and sums (with a calibration, of the faces' log-evidence
+    under each kind of faces too), never a face or a box."""
+    tally = CrowdTally(labels, calibration)
     tally.add(result.faces)
     facing = sum(1 for face in result.faces if face.facing)
     sums = {label: round(value, 4) for label, value in tally.sums.items()}
-    return Step(moment, tally.faces, tally.readable, facing, dict(tally.counts), sums)
+    evidence = {kind: round(value, 3) for kind, value in tally.evidence.items()}
+    return Step(moment, tally.faces, tally.readable, facing, dict(tally.counts), sums, evidence)
 
 
 @contextmanager
@@ -99,7 +102,7 @@ def record_steps(
                 if last is not None and moment <= last:
                     continue  # a file recorder restarted: what it recorded before stays as it was
                 result = analyzer.analyze_images([rgb], [source])[0]
-                store.add_step(session, recorder, step_of(result, moment, analyzer.labels))
+                store.add_step(session, recorder, step_of(result, moment, analyzer.labels, analyzer.calibration))
                 written += 1
                 if stop() or (deadline and time.time() >= deadline):
                     return written

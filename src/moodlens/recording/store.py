@@ -13,7 +13,7 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import (
@@ -31,6 +31,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     literal,
     select,
 )
@@ -39,9 +40,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, S
 
 from moodlens.runtime.errors import MoodlensError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # What each schema version adds, applied in order to a database of an older version; version 1 is the first.
-UPGRADES: dict[int, str] = {}
+UPGRADES: dict[int, str] = {2: "ALTER TABLE moodlens_steps ADD COLUMN evidence JSON"}
 
 metadata = MetaData()
 meta_table = Table(
@@ -72,6 +73,8 @@ steps_table = Table(
     Column("facing", Integer, nullable=False),  # faces turned towards the camera (of those with landmarks)
     Column("counts", JSON, nullable=False),  # {emotion: readable faces showing it}
     Column("score_sums", JSON, nullable=False),  # {emotion: sum of its probability over the readable faces}
+    # {kind of faces: the readable faces' summed log-likelihood under it} (runtime.calibration; schema 2)
+    Column("evidence", JSON, nullable=True),
     Index("ix_moodlens_steps_session_time", "session_id", "time"),
 )
 
@@ -127,6 +130,7 @@ class Step:
     facing: int
     counts: dict[str, int]
     score_sums: dict[str, float]
+    evidence: dict[str, float] = field(default_factory=dict)  # empty: recorded without (schema 1, no calibration)
 
 
 @dataclass
@@ -145,6 +149,7 @@ class Store:
         url = url or default_database()
         self.engine = open_engine(url)
         self.url = make_url(url).render_as_string(hide_password=True)  # for messages: never a password
+        self.step_columns = list(steps_table.columns)  # what a step row is read with (check_schema)
         if is_read_only(self.engine):
             self.check_schema()
         else:
@@ -172,9 +177,10 @@ class Store:
         IntegrityError, or SQLite's OperationalError 'already exists'): it waits a moment and tries again."""
         for attempt in range(attempts):
             try:
+                made = not inspect(self.engine).has_table(steps_table.name)
                 metadata.create_all(self.engine)
                 with self.engine.begin() as db:
-                    self.upgrade_schema(db)
+                    self.upgrade_schema(db, made)
                 return
             except SQLAlchemyError as e:  # a race lost is tried again; not a database, a read-only folder are not
                 racing = isinstance(e, IntegrityError | ProgrammingError | OperationalError)
@@ -183,27 +189,32 @@ class Store:
                 time.sleep(0.2 * (attempt + 1))
 
     def check_schema(self) -> None:
-        """A database we may only read must already be a moodlens database of this schema."""
+        """A database we may only read must already be a moodlens database of this schema or an older one
+        (schema 1 is read without its steps' evidence, which it does not have)."""
         with self.connection("read the database") as db:
             try:
                 row = db.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).first()
             except OperationalError as e:
                 raise StoreError(f"{self.url}: read-only, and not a moodlens sessions database") from e
-        if not row or row.value != str(SCHEMA_VERSION):
+        if not row or row.value not in {str(version) for version in range(1, SCHEMA_VERSION + 1)}:
             found = row.value if row else "none"
             raise StoreError(f"{self.url}: read-only at schema {found}; this moodlens reads {SCHEMA_VERSION}")
+        if row.value == "1":
+            self.step_columns = [column for column in steps_table.columns if column.name != "evidence"]
 
-    def upgrade_schema(self, db: Connection) -> None:
+    def upgrade_schema(self, db: Connection, made: bool) -> None:
+        """`made`: create_all has just made the tables (at this schema); tables without a version row that
+        were there before are of version 1, the schema before versions were kept."""
         row = db.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).first()
         if row and not row.value.isdigit():
             raise StoreError(f"{self.url}: schema_version {row.value!r} is not a moodlens schema version")
-        version = int(row.value) if row else 0
+        version = int(row.value) if row else SCHEMA_VERSION if made else 1
         if version > SCHEMA_VERSION:
             raise StoreError(f"{self.url}: written by a newer moodlens (schema {version}); upgrade moodlens")
         for step in range(version + 1, SCHEMA_VERSION + 1):
             if step in UPGRADES:
                 db.exec_driver_sql(UPGRADES[step])
-        if version == 0:
+        if not row:
             db.execute(meta_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
         elif version < SCHEMA_VERSION:
             version_row = meta_table.c.key == "schema_version"
@@ -284,7 +295,7 @@ class Store:
 
     def read_steps(self, session: Session, since: float | None = None) -> Iterator[tuple[str, Step]]:
         """(recorder, step) in time order, from `since` (unix seconds) if given."""
-        query = select(steps_table).where(steps_table.c.session_id == session.id)
+        query = select(*self.step_columns).where(steps_table.c.session_id == session.id)
         if since is not None:
             query = query.where(steps_table.c.time >= since)
         with self.connection("read the session") as db:
@@ -293,7 +304,7 @@ class Store:
 
     def steps_after(self, session: Session, last_id: int) -> Iterator[tuple[int, str, Step]]:
         """(id, recorder, step) of the steps written after the step `last_id`, in the order written."""
-        query = select(steps_table).where(steps_table.c.session_id == session.id, steps_table.c.id > last_id)
+        query = select(*self.step_columns).where(steps_table.c.session_id == session.id, steps_table.c.id > last_id)
         with self.connection("read the session") as db:
             for row in db.execute(query.order_by(steps_table.c.id)):
                 yield row.id, row.recorder, step_of_row(row)
@@ -326,7 +337,8 @@ def open_engine(url: str) -> Engine:
 
 
 def step_of_row(row) -> Step:
-    return Step(row.time, row.faces, row.readable, row.facing, row.counts, row.score_sums)
+    evidence = row._mapping.get("evidence") or {}  # none in a database of schema 1
+    return Step(row.time, row.faces, row.readable, row.facing, row.counts, row.score_sums, evidence)
 
 
 def read_only_url(path: Path) -> str:

@@ -47,6 +47,7 @@ class Bucket:
         self.facing = 0
         self.counts = dict.fromkeys(labels, 0)
         self.sums = dict.fromkeys(labels, 0.0)
+        self.evidence: dict[str, float] = defaultdict(float)
 
     def add(self, recorder: str, step: Step) -> None:
         self.steps[recorder] += 1
@@ -56,6 +57,8 @@ class Bucket:
         for label in self.labels:
             self.counts[label] += step.counts.get(label, 0)
             self.sums[label] += step.score_sums.get(label, 0.0)
+        for kind, value in step.evidence.items():
+            self.evidence[kind] += value
 
     def summary(self, start: float, calibration: Calibration | None) -> BucketSummary:
         readable_total, all_faces = sum(self.readable.values()), sum(self.faces.values())
@@ -68,6 +71,7 @@ class Bucket:
             self.sums,
             calibration,
             sample=people,
+            evidence=self.evidence,
         )
         crowd.readable = round(people, 2)  # reported per step, as the faces are
         crowd.lines = summary_lines(crowd)

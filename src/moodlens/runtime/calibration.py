@@ -1,6 +1,7 @@
 """A model's calibration, measured on labelled faces it never trained on and kept beside the model as
-`<model>.calibration.json`: a temperature that makes its probabilities mean what they say, and the
-confusion a crowd's shares are corrected with (runtime.quantify).
+`<model>.calibration.json`: a temperature that makes its probabilities mean what they say, and, for each kind
+of faces it was measured on (photos first), the confusion a crowd's shares are corrected with
+(runtime.quantify).
 
 The temperature acts on the model's final probabilities (after flip averaging): p -> p ** (1 / T),
 renormalised. It never changes a face's top emotion, only how sure the scores say the model is.
@@ -22,27 +23,67 @@ from moodlens.runtime.quantify import Confusion
 SUFFIX = ".calibration.json"
 TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(4.0), 401))  # the grid a temperature is fitted on
 ECE_BINS = 15
+FIRST_KIND = "photos"  # the name of the kind a calibration written before issue 28's kinds was measured on
+# How many times likelier a crowd's answers must be under another kind of faces than under the first for it to
+# be corrected as that kind: prior odds of 1 to 100 that a crowd is not of the kind the model is mostly used on.
+# Without them, 24 of 60 WIDER crowd photos (most with one or two readable faces; none over 4.6 nats) were taken
+# for lab faces; crowds of 30 or more are corrected as the same kind with or without them (session 16).
+SWITCH_ODDS = 100.0
+
+
+@dataclass
+class FaceKind:
+    """Faces of one kind the model was calibrated on (photos, lab faces) and how it answers them."""
+
+    name: str
+    measured_on: str  # the labelled faces, in words
+    confusion: Confusion  # measured on the calibrated probabilities
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "measured_on": self.measured_on, **self.confusion.to_dict()}
+
+    @classmethod
+    def from_dict(cls, record: dict) -> FaceKind:
+        return cls(record.get("name", FIRST_KIND), record["measured_on"], Confusion.from_dict(record))
 
 
 @dataclass
 class Calibration:
     temperature: float
-    confusion: Confusion  # measured on the calibrated probabilities
-    measured_on: str  # the labelled faces, in words
+    kinds: list[FaceKind]  # the first is the one a crowd is corrected as when its faces cannot tell
 
     @property
     def labels(self) -> list[str]:
-        return self.confusion.labels
+        return self.kinds[0].confusion.labels
 
     def apply(self, probs: np.ndarray) -> np.ndarray:
         return tempered(probs, self.temperature)
 
+    def log_evidence(self, probs: np.ndarray) -> dict[str, float]:
+        """{kind: the summed log-likelihood of these calibrated answers (N, K) among its faces}; empty where
+        there is nothing to choose (one kind, or a calibration without answer densities)."""
+        told = [kind for kind in self.kinds if kind.confusion.log_mean is not None]
+        if len(told) < 2 or not len(probs):
+            return {}
+        return {kind.name: float(kind.confusion.log_evidence(probs).sum()) for kind in told}
+
+    def kind_of(self, evidence: dict[str, float] | None) -> FaceKind:
+        """The kind of faces under which a crowd's answers are most likely (its summed `log_evidence`), where
+        they are SWITCH_ODDS times likelier under it than under the first kind; else the first."""
+        first, *others = self.kinds
+        if not evidence or not others:
+            return first
+        best = max(others, key=lambda kind: evidence.get(kind.name, -np.inf))
+        lead = evidence.get(best.name, -np.inf) - evidence.get(first.name, -np.inf)
+        return best if lead > np.log(SWITCH_ODDS) else first
+
     def to_dict(self) -> dict:
-        return {"temperature": self.temperature, "measured_on": self.measured_on, **self.confusion.to_dict()}
+        return {"temperature": self.temperature, "kinds": [kind.to_dict() for kind in self.kinds]}
 
     @classmethod
     def from_dict(cls, record: dict) -> Calibration:
-        return cls(record["temperature"], Confusion.from_dict(record), record["measured_on"])
+        kinds = record.get("kinds", [record])  # [record]: one kind,: written before issue 28's kinds
+        return cls(record["temperature"], [FaceKind.from_dict(kind) for kind in kinds])
 
     def save(self, path: str | os.PathLike) -> None:
         write_atomic(Path(path), json.dumps(self.to_dict(), indent=1) + "\n")

@@ -3,8 +3,9 @@ session's bucket: faces found and read, the top-emotion counts as the model answ
 share of the readable faces with a 95 % interval.
 
 Where the model comes with a calibration (runtime.calibration), the shares are corrected for its
-confusions (runtime.quantify): `shares` is that estimate, `counts` stays the raw count beside it. A model
-without one gets the counted shares with Wilson intervals (`method` says which).
+confusions (runtime.quantify): `shares` is that estimate, `counts` stays the raw count beside it, `kind`
+names the kind of faces whose confusion corrected it (the one under which the crowd's answers are most
+likely). A model without one gets the counted shares with Wilson intervals (`method` says which).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class CrowdSummary:
     dominant: str | None  # the emotion of the largest share
     positive_share: float | None  # the share of POSITIVE emotions
     method: str  # CORRECTED for the model's confusions, or COUNTED (the model has no calibration)
+    kind: str | None  # CORRECTED: the kind of faces (runtime.calibration.FaceKind) whose confusion was used
     lines: list[str]  # the summary in words, as the console, the pictures and the page show it
 
     def to_dict(self) -> dict:
@@ -62,10 +64,13 @@ def summarize(
     score_sums: dict[str, float],
     calibration: Calibration | None,
     sample: float | None = None,
+    evidence: dict[str, float] | None = None,
 ) -> CrowdSummary:
     """The summary of `readable` faces (out of `faces`) with these top-emotion counts and probability sums.
-    `sample`: how many different faces they are, if fewer (a session reads the same people at every step)."""
+    `sample`: how many different faces they are, if fewer (a session reads the same people at every step);
+    `evidence`: their summed log-likelihood under each kind of faces (Calibration.log_evidence)."""
     n = readable if sample is None else sample
+    kind = calibration.kind_of(evidence) if calibration else None
     if not readable:
         shares = dict.fromkeys(labels, Share(None, None, None))
     elif calibration is None:
@@ -75,7 +80,7 @@ def summarize(
         }
     else:
         mean = np.array([score_sums[label] / readable for label in labels])
-        estimate = zip(*corrected_shares(mean, n, calibration.confusion), strict=True)
+        estimate = zip(*corrected_shares(mean, n, kind.confusion), strict=True)
         shares = {label: Share(*map(float, values)) for label, values in zip(labels, estimate, strict=True)}
     read = bool(readable)
     summary = CrowdSummary(
@@ -87,6 +92,7 @@ def summarize(
         dominant=max(labels, key=lambda label: shares[label].share) if read else None,
         positive_share=round(sum(shares[p].share for p in POSITIVE if p in shares), 4) if read else None,
         method=COUNTED if calibration is None else CORRECTED,
+        kind=kind.name if kind else None,
         lines=[],
     )
     summary.lines = summary_lines(summary)
@@ -104,7 +110,7 @@ def wilson_interval(share: float, n: float) -> tuple[float, float]:
 
 
 class CrowdTally:
-    """Running counts and probability sums over any number of faces, in constant memory."""
+    """Running counts, probability sums and log-evidence sums over any number of faces, in constant memory."""
 
     def __init__(self, labels: list[str], calibration: Calibration | None = None):
         self.labels, self.calibration = labels, calibration
@@ -112,19 +118,25 @@ class CrowdTally:
         self.readable = 0
         self.counts = dict.fromkeys(labels, 0)
         self.sums = dict.fromkeys(labels, 0.0)
+        self.evidence: dict[str, float] = {}
 
     def add(self, faces: list[Face]) -> None:
-        for face in faces:
-            self.faces += 1
-            if not face.readable:
-                continue
-            self.readable += 1
+        read = [face for face in faces if face.readable]
+        self.faces += len(faces)
+        self.readable += len(read)
+        for face in read:
             self.counts[face.emotion] += 1
             for label in self.labels:
                 self.sums[label] += face.scores[label]
+        if self.calibration and read:
+            probs = np.array([[face.scores[label] for label in self.labels] for face in read])
+            for kind, value in self.calibration.log_evidence(probs).items():
+                self.evidence[kind] = self.evidence.get(kind, 0.0) + value
 
     def summary(self) -> CrowdSummary:
-        return summarize(self.labels, self.faces, self.readable, self.counts, self.sums, self.calibration)
+        return summarize(
+            self.labels, self.faces, self.readable, self.counts, self.sums, self.calibration, evidence=self.evidence
+        )
 
 
 def crowd_summary(faces: list[Face], labels: list[str], calibration: Calibration | None = None) -> CrowdSummary:

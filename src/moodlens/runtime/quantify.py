@@ -15,6 +15,14 @@ within-emotion spread, also measured, divided by n) and how well the confusion i
 as if measured on other labelled faces as many as it was). Each draw moves the shares by the linearised
 solution (d_pi = (d_answer - pi @ d_confusion) @ confusion^-1), kept on the simplex. The draws are fixed
 per confusion (the same crowd always gets the same interval) and cost well under a millisecond.
+
+A model reads some kinds of faces differently from others (grey 48-px lab faces: their disgust as anger far
+more often than a photo's), and a confusion measured on one kind corrects crowds of another badly (issue 28,
+benchmarks/confusion_transfer.py). So a confusion also keeps the density of the answers on each emotion's
+faces (a Gaussian of the centred log-probabilities), and a crowd is corrected with the confusion of the kind
+of faces under which its answers are most likely (runtime.calibration.Calibration.kind_of). Each face's
+log-likelihood under a kind (`log_evidence`, the emotions weighed equally) adds up over faces, so a recorded
+session's steps can keep its sum as they keep their score sums.
 """
 
 from __future__ import annotations
@@ -29,6 +37,14 @@ TOLERANCE = 1e-6
 DRAWS = 400
 SEED = 0
 PRIOR_FACES = 1  # how many faces' worth of belief each confusion row starts with (see Confusion.measure)
+LOG_FLOOR = 1e-5  # scores are reported to 6 decimals: a probability below this says nothing more in its log
+# How many faces' worth the answers' covariance over all emotions weighs in each emotion's (a handful of
+# faces of an emotion cannot measure a 7 x 7 covariance alone), and a ridge that keeps it invertible. Chosen
+# among 1/5/20/80 faces and ridges 0.001-0.5 by telling crowds of 10 and 30 FER+ validation faces from crowds
+# of out-of-fold photos, each density measured on the other half (runs of session 16; 1 and 0.01 did best).
+SHRINK_FACES = 1.0
+RIDGE = 0.01
+DENSITY_KEYS = ("log_mean", "log_covariance")
 
 
 @dataclass
@@ -40,6 +56,8 @@ class Confusion:
     matrix: np.ndarray  # (K, K), rows sum to 1
     support: np.ndarray  # (K,) labelled faces per true emotion
     spread: np.ndarray  # (K, K, K): spread[k], the covariance of the answers on faces showing k
+    log_mean: np.ndarray | None = None  # (K, K-1): the mean of log_answers on faces showing k
+    log_covariance: np.ndarray | None = None  # (K, K-1, K-1): their covariance (None: measured before issue 28's kinds)
 
     @classmethod
     def measure(cls, labels: list[str], probs: np.ndarray, truth: np.ndarray) -> Confusion:
@@ -54,15 +72,19 @@ class Confusion:
         np.add.at(squares, truth, np.einsum("ni,nj->nij", probs, probs))
         matrix = sums / support[:, None]
         spread = squares / support[:, None, None] - np.einsum("ki,kj->kij", matrix, matrix)
-        return cls(labels, matrix, support.astype(np.float64), spread)
+        return cls(labels, matrix, support.astype(np.float64), spread, *answer_density(probs, truth, k))
 
     def to_dict(self) -> dict:
-        return {
+        record = {
             "labels": self.labels,
             "support": self.support.round(3).tolist(),
             "confusion": self.matrix.round(6).tolist(),
             "spread": self.spread.round(7).tolist(),
         }
+        if self.log_mean is not None:
+            record["log_mean"] = self.log_mean.round(5).tolist()
+            record["log_covariance"] = self.log_covariance.round(6).tolist()
+        return record
 
     @functools.cached_property
     def inverse(self) -> np.ndarray:
@@ -76,7 +98,47 @@ class Confusion:
     @classmethod
     def from_dict(cls, record: dict) -> Confusion:
         arrays = (np.array(record[key], np.float64) for key in ("confusion", "support", "spread"))
-        return cls(list(record["labels"]), *arrays)
+        density = (np.array(record[key], np.float64) if key in record else None for key in DENSITY_KEYS)
+        return cls(list(record["labels"]), *arrays, *density)
+
+    @functools.cached_property
+    def log_normaliser(self) -> tuple[np.ndarray, np.ndarray]:
+        """(K, K-1, K-1) inverse covariances and (K,) log normalising constants of the answer densities."""
+        _, log_det = np.linalg.slogdet(self.log_covariance)
+        dims = self.log_mean.shape[1]
+        return np.linalg.inv(self.log_covariance), -0.5 * (log_det + dims * np.log(2 * np.pi))
+
+    def log_evidence(self, probs: np.ndarray) -> np.ndarray:
+        """(N,): the log-likelihood of each face's answer (N, K) among faces of this kind, every emotion taken
+        as likely as any other (so that it adds up over a crowd whatever the crowd's shares)."""
+        inverse, constant = self.log_normaliser
+        offsets = log_answers(probs)[:, None, :] - self.log_mean[None]  # (N, K, K-1)
+        per_emotion = constant - 0.5 * np.einsum("nki,kij,nkj->nk", offsets, inverse, offsets)
+        top = per_emotion.max(axis=1)
+        return top + np.log(np.exp(per_emotion - top[:, None]).mean(axis=1))
+
+
+def log_answers(probs: np.ndarray) -> np.ndarray:
+    """(N, K-1): the answers' log-probabilities less their mean, the last dropped (they add up to 0)."""
+    logs = np.log(np.maximum(probs, LOG_FLOOR))
+    return (logs - logs.mean(axis=1, keepdims=True))[:, :-1]
+
+
+def answer_density(probs: np.ndarray, truth: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each emotion's mean (K, K-1) and covariance (K, K-1, K-1) of log_answers, the covariance shrunk
+    towards that of all faces by SHRINK_FACES faces' worth (an emotion without faces gets all faces' own)."""
+    answers = log_answers(probs)
+    pooled = np.cov(answers.T, bias=True) + RIDGE * np.eye(k - 1)
+    means, covariances = np.empty((k, k - 1)), np.empty((k, k - 1, k - 1))
+    for emotion in range(k):
+        own = answers[truth == emotion]
+        if not len(own):
+            means[emotion], covariances[emotion] = answers.mean(axis=0), pooled
+            continue
+        weight = len(own) / (len(own) + SHRINK_FACES)
+        means[emotion] = own.mean(axis=0)
+        covariances[emotion] = weight * np.cov(own.T, bias=True).reshape(k - 1, k - 1) + (1 - weight) * pooled
+    return means, covariances
 
 
 def adjusted_shares(answers: np.ndarray, confusion: np.ndarray, cycles: int = CYCLES) -> np.ndarray:

@@ -27,7 +27,7 @@ from moodlens.recording.store import (
     StoreError,
     check_session_name,
 )
-from moodlens.recording.timeline import RunningTimeline, session_settings, timeline
+from moodlens.recording.timeline import RunningTimeline, session_calibration, session_settings, timeline
 from moodlens.runtime.results import ImageResult
 from moodlens.server.engine import ApiError
 from moodlens.server.schemas import Timeline
@@ -152,6 +152,7 @@ class LiveRecorder:
 
     def __init__(self, store: Store, session: Session, recorder: str, fps: float):
         self.store, self.session, self.recorder = store, session, recorder
+        self.calibration = session_calibration(session)
         self.interval, self.next_time = 1 / fps, 0.0
         self.failure: str | None = None
 
@@ -160,6 +161,7 @@ class LiveRecorder:
         if self.failure is None and now >= self.next_time:
             self.next_time = now + self.interval
             try:
-                self.store.add_step(self.session, self.recorder, step_of(result, round(now, 3), self.session.labels))
+                step = step_of(result, round(now, 3), self.session.labels, self.calibration)
+                self.store.add_step(self.session, self.recorder, step)
             except StoreError as e:
                 self.failure = str(e)
