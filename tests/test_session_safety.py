@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import httpx
@@ -179,13 +180,19 @@ def unwritable(*paths):
             os.chmod(path, mode)
 
 
-def test_a_read_only_database_can_be_read_and_refuses_writes_in_one_line(tmp_path):
-    folder = tmp_path / "archive"
+def archive(folder: Path) -> Store:
+    """An SQLite database in `folder` with one session, "talk", of one step of two readable faces."""
     folder.mkdir()
-    database = f"sqlite:///{folder / 'sessions.sqlite'}"
-    store = Store(database)
+    store = Store(f"sqlite:///{folder / 'sessions.sqlite'}")
     session = store.open_session("talk", ["happy", "sad"], {})
     store.add_step(session, "camera", Step(session.created + 1, 2, 2, 1, {"happy": 2}, {"happy": 1.8, "sad": 0.2}))
+    return store
+
+
+def test_a_read_only_database_can_be_read_and_refuses_writes_in_one_line(tmp_path):
+    folder = tmp_path / "archive"
+    store = archive(folder)
+    database = store.url
     store.engine.dispose()
     with unwritable(folder / "sessions.sqlite", folder):
         listed = run_cli("sessions", "list", "--db", database)
@@ -202,11 +209,8 @@ def test_a_read_only_database_can_be_read_and_refuses_writes_in_one_line(tmp_pat
 
 def test_a_read_only_database_of_the_schema_before_evidence_is_still_read(tmp_path):
     folder = tmp_path / "archive"
-    folder.mkdir()
-    database = f"sqlite:///{folder / 'sessions.sqlite'}"
-    store = Store(database)
-    session = store.open_session("talk", ["happy", "sad"], {})
-    store.add_step(session, "camera", Step(session.created + 1, 2, 2, 1, {"happy": 2}, {"happy": 1.8, "sad": 0.2}))
+    store = archive(folder)
+    database = store.url
     with store.engine.begin() as db:  # as schema 1 wrote it
         db.exec_driver_sql("ALTER TABLE moodlens_steps DROP COLUMN evidence")
         db.exec_driver_sql("UPDATE moodlens_meta SET value = '1' WHERE key = 'schema_version'")
