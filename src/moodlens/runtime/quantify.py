@@ -39,9 +39,9 @@ SEED = 0
 PRIOR_FACES = 1  # how many faces' worth of belief each confusion row starts with (see Confusion.measure)
 LOG_FLOOR = 1e-5  # scores are reported to 6 decimals: a probability below this says nothing more in its log
 # How many faces' worth the answers' covariance over all emotions weighs in each emotion's (a handful of
-# faces of an emotion cannot measure a 7 x 7 covariance alone), and a ridge that keeps it invertible. Chosen
-# among 1/5/20/80 faces and ridges 0.001-0.5 by telling crowds of 10 and 30 FER+ validation faces from crowds
-# of out-of-fold photos, each density measured on the other half (runs of session 16; 1 and 0.01 did best).
+# faces of an emotion cannot measure a 7 x 7 covariance alone), and a ridge that keeps it invertible: chosen
+# by how often crowds of 10 and 30 FER+ faces and out-of-fold photos are told apart, each density measured on
+# the other half (benchmarks/kind_density.py, benchmarks/results/kind_density.json).
 SHRINK_FACES = 1.0
 RIDGE = 0.01
 DENSITY_KEYS = ("log_mean", "log_covariance")
@@ -124,18 +124,21 @@ def log_answers(probs: np.ndarray) -> np.ndarray:
     return (logs - logs.mean(axis=1, keepdims=True))[:, :-1]
 
 
-def answer_density(probs: np.ndarray, truth: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def answer_density(
+    probs: np.ndarray, truth: np.ndarray, k: int, shrink: float = SHRINK_FACES, ridge: float = RIDGE
+) -> tuple[np.ndarray, np.ndarray]:
     """Each emotion's mean (K, K-1) and covariance (K, K-1, K-1) of log_answers, the covariance shrunk
-    towards that of all faces by SHRINK_FACES faces' worth (an emotion without faces gets all faces' own)."""
+    towards that of all faces (plus `ridge`) by `shrink` faces' worth (an emotion without faces gets all
+    faces' own)."""
     answers = log_answers(probs)
-    pooled = np.cov(answers.T, bias=True) + RIDGE * np.eye(k - 1)
+    pooled = np.cov(answers.T, bias=True) + ridge * np.eye(k - 1)
     means, covariances = np.empty((k, k - 1)), np.empty((k, k - 1, k - 1))
     for emotion in range(k):
         own = answers[truth == emotion]
         if not len(own):
             means[emotion], covariances[emotion] = answers.mean(axis=0), pooled
             continue
-        weight = len(own) / (len(own) + SHRINK_FACES)
+        weight = len(own) / (len(own) + shrink)
         means[emotion] = own.mean(axis=0)
         covariances[emotion] = weight * np.cov(own.T, bias=True).reshape(k - 1, k - 1) + (1 - weight) * pooled
     return means, covariances
