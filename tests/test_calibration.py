@@ -76,11 +76,22 @@ def few_photos(folder, per_emotion: int = 12):
     return folder
 
 
+def few_faces(folder, faces: int = 300):
+    """The first FER+ validation faces as a data set of their own (read in place)."""
+    folder.mkdir()
+    rows = (FERPLUS_VALID / "label.csv").read_text().splitlines()[:faces]
+    (folder / "label.csv").write_text("\n".join(rows) + "\n")
+    for row in rows:
+        name = row.split(",")[0]
+        (folder / name).symlink_to(FERPLUS_VALID / name)
+    return folder
+
+
 def test_moodlens_calibrate_writes_the_calibration_analysis_then_uses(tmp_path):
     model = tmp_path / "mine.onnx"
     shutil.copyfile(resolve_onnx("ferplus"), model)
-    photos = few_photos(tmp_path / "photos")
-    result = run_cli("calibrate", model, "--photos", photos)
+    photos, lab = few_photos(tmp_path / "photos"), few_faces(tmp_path / "lab")
+    result = run_cli("calibrate", model, "--photos", photos, "--faces", lab)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout[: result.stdout.rindex("}") + 1])
     assert report["calibration"] == str(calibration_path(model)) and calibration_path(model).is_file()
@@ -90,6 +101,11 @@ def test_moodlens_calibrate_writes_the_calibration_analysis_then_uses(tmp_path):
     assert calibration.temperature == report["temperature"]
     assert calibration.kinds[0].confusion.support.sum() == pytest.approx(scores["faces"] + len(calibration.labels))
     assert np.allclose(calibration.kinds[0].confusion.matrix.sum(axis=1), 1, atol=1e-5)
+    assert [kind.name for kind in calibration.kinds] == ["photos", str(lab)]  # each --faces set a kind
+    assert calibration.kinds[1].confusion.support.sum() == pytest.approx(
+        report["scores"][str(lab)]["faces"] + len(calibration.labels)
+    )
+    assert set(calibration.log_evidence(calibration.kinds[1].confusion.matrix)) == {"photos", str(lab)}
 
     record = json.loads(calibration_path(model).read_text())
     record["kinds"][0]["labels"] = record["kinds"][0]["labels"][::-1]
