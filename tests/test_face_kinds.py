@@ -3,8 +3,9 @@ for FER+ lab faces, the confusion and the density of the model's answers, and a 
 kind it is. A grid of lab faces is corrected with the lab faces' confusion, photos with the photos'."""
 
 import csv
+import sys
+from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -17,25 +18,13 @@ from moodlens.runtime.quantify import DENSITY_KEYS
 
 from conftest import FERPLUS_VALID, MUXSPACE
 
-CELL, FACE = 96, 64
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from crowd_mood import grid_photo
 
 
 @pytest.fixture(scope="module")
 def analyzer():
     return Analyzer(threads=1)
-
-
-def grid_of(faces: np.ndarray, columns: int = 8) -> np.ndarray:
-    """Grey 48-px lab faces enlarged to FACE pixels, one to a CELL of mid grey (RGB)."""
-    rows = -(-len(faces) // columns)
-    grid = np.full((rows * CELL, columns * CELL), 128, np.uint8)
-    pad = (CELL - FACE) // 2
-    for k, face in enumerate(faces):
-        top, left = (k // columns) * CELL + pad, (k % columns) * CELL + pad
-        grid[top : top + FACE, left : left + FACE] = cv2.resize(
-            face[..., 0], (FACE, FACE), interpolation=cv2.INTER_CUBIC
-        )
-    return np.stack([grid] * 3, axis=-1)
 
 
 def test_the_shipped_calibration_keeps_a_kind_for_photos_and_one_for_lab_faces(analyzer):
@@ -50,11 +39,11 @@ def test_the_shipped_calibration_keeps_a_kind_for_photos_and_one_for_lab_faces(a
 def test_a_grid_of_lab_faces_is_read_as_lab_faces_and_photos_as_photos(analyzer):
     labels, calibration = analyzer.labels, analyzer.calibration
     faces = load_dataset(FERPLUS_VALID, per_class=6)
-    grid = crowd_summary(analyzer.analyze(grid_of(faces.images)).faces, labels, calibration)
+    grid = crowd_summary(analyzer.analyze(grid_photo(faces.images)).faces, labels, calibration)
     assert grid.readable >= 0.9 * len(faces.images)
     assert grid.kind == "ferplus_valid" and grid.method == "corrected"
     as_photos = crowd_summary(
-        analyzer.analyze(grid_of(faces.images)).faces,
+        analyzer.analyze(grid_photo(faces.images)).faces,
         labels,
         Calibration(calibration.temperature, calibration.kinds[:1]),
     )

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from moodlens.recording.options import RecordOptions
 from moodlens.recording.sources import SourceError, SourceLost, frames, is_live
 from moodlens.recording.store import Session, Step, Store, default_recorder
+from moodlens.recording.timeline import session_calibration
 from moodlens.runtime.calibration import Calibration
 from moodlens.runtime.crowd import CrowdTally
 from moodlens.runtime.pipeline import Analyzer
@@ -91,6 +92,7 @@ def record_steps(
     store: Store, session: Session, analyzer: Analyzer, source: str, options: RecordOptions, stop: Callable[[], bool]
 ) -> int:
     recorder = options.recorder or default_recorder(source)
+    calibration = session_calibration(session)  # the evidence its timeline is read with, as the live recorder
     deadline = time.time() + options.duration if options.duration else None
     origin = session.created if is_live(source) else file_origin(store, session, recorder, options)
     written, opened, lost_since = 0, False, None
@@ -102,7 +104,7 @@ def record_steps(
                 if last is not None and moment <= last:
                     continue  # a file recorder restarted: what it recorded before stays as it was
                 result = analyzer.analyze_images([rgb], [source])[0]
-                store.add_step(session, recorder, step_of(result, moment, analyzer.labels, analyzer.calibration))
+                store.add_step(session, recorder, step_of(result, moment, analyzer.labels, calibration))
                 written += 1
                 if stop() or (deadline and time.time() >= deadline):
                     return written

@@ -83,7 +83,7 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, record: dict) -> Calibration:
-        kinds = record.get("kinds", [record])  # [record]: one kind,: written before issue 28's kinds
+        kinds = record.get("kinds", [record])  # [record]: one kind, as written before issue 28's kinds
         return cls(record["temperature"], [FaceKind.from_dict(kind) for kind in kinds])
 
     def save(self, path: str | os.PathLike) -> None:
