@@ -12,6 +12,8 @@
 # SURROUND=N also trains on each training photo rendered N times in other surroundings (issue 24,
 # recipes/surroundings.py; the renderings are kept beside the folds and made once); SURROUND_MARGINS=flat,blur,crowd
 # renders them on kinds of surroundings the shift suite never reads (default: grey,noise,crowd, as session 14).
+# INIT names the trained model every run starts from (default: the shipped `ferplus`), e.g. an ImageNet-started
+# network fine-tuned on FER+ (issue 24): INIT=runs/effl/ferplus EXTRA="--image-size 64".
 # A committed prediction file goes in EXTRA instead, e.g. with the photos kept to their own labels:
 #   EXTRA="--teacher benchmarks/results/training/default-photos-t64/all/teacher_probs.npz --photos-teacher-weight 0"
 #
@@ -23,6 +25,7 @@ FOLDS=${FOLDS:-$HOME/.cache/moodlens/muxspace-folds}
 MOODLENS=${MOODLENS:-.venv/bin/moodlens}
 REPEAT=${REPEAT:-4}
 SURROUND=${SURROUND:-0}
+INIT=${INIT:-ferplus}
 SUITE_MARGINS=grey,noise,crowd  # the shift suite's kinds, what session 14 trained on (renderings' folder: no suffix)
 SURROUND_MARGINS=${SURROUND_MARGINS:-$SUITE_MARGINS}
 .venv/bin/python recipes/muxspace_folds.py --out "$FOLDS" --folds 4
@@ -44,7 +47,7 @@ run() {
         $MOODLENS train --resume "$RUNS/$name"
     else
         $MOODLENS train ../shared/data/ferplus/FER2013Train --val ../shared/data/ferplus/FER2013Valid --votes \
-            --init ferplus --epochs 5 --lr 0.01 --tta flip --out "$RUNS/$name" "$@" $EXTRA
+            --init "$INIT" --epochs 5 --lr 0.01 --tta flip --out "$RUNS/$name" "$@" $EXTRA
     fi
 }
 

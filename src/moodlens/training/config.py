@@ -86,6 +86,11 @@ class TrainConfig:
         "classes it lacks get a fresh output",
         metavar="MODEL",
     )
+    pretrained: bool = option(
+        False,
+        "start the network from ImageNet weights (models that have them: efficientnet_lite0)",
+        action="store_true",
+    )
     teachers: list[str] | None = option(
         None,
         "distil a trained model (run directory, .pt or shipped name) or the predictions a distilled run kept "
@@ -124,6 +129,10 @@ class TrainConfig:
         for name in ("votes_weight", "teacher_weight", "photos_teacher_weight"):
             if getattr(self, name) is not None and not 0.0 <= getattr(self, name) <= 1.0:
                 raise MoodlensError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
+        if self.pretrained and self.init:
+            raise MoodlensError(
+                "--pretrained starts a new network from ImageNet weights; --init starts from a trained one: pick one"
+            )
 
     @classmethod
     def from_run(cls, run_dir: Path) -> TrainConfig:

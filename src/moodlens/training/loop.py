@@ -28,6 +28,7 @@ from moodlens.training.checkpoints import load_starting_model, read_checkpoint, 
 from moodlens.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
 from moodlens.training.data import TrainingData, prepare_training_data
 from moodlens.training.distillation import distilled_targets
+from moodlens.training.imagenet import load_imagenet
 from moodlens.training.inference import autocast, describe_device, predict_probs, resolve_device, resolve_precision
 from moodlens.training.models import ModelConfig, count_parameters, create_model
 from moodlens.training.transforms import AugmentConfig, augment, to_tensor
@@ -273,7 +274,10 @@ def initial_model(cfg: TrainConfig, labels: list[str]) -> tuple[nn.Module, Model
         model, model_cfg = load_starting_model(cfg.init, labels, cfg.image_size, cfg.channels)
         return model.train(), model_cfg
     model_cfg = ModelConfig(cfg.model, len(labels), cfg.channels, cfg.image_size, cfg.width, cfg.dropout)
-    return create_model(model_cfg), model_cfg
+    model = create_model(model_cfg)
+    if cfg.pretrained:
+        load_imagenet(model, model_cfg)
+    return model, model_cfg
 
 
 def run_training(cfg: TrainConfig, resume: bool, on_epoch: Callable[[int, dict], None] | None) -> dict:

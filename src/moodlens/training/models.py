@@ -123,6 +123,54 @@ def resnet(cfg: ModelConfig) -> nn.Module:
     return nn.Sequential(*layers, *head)
 
 
+def conv_bn_relu6(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> list[nn.Module]:
+    conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False)
+    return [conv, nn.BatchNorm2d(c_out, eps=1e-3), nn.ReLU6(inplace=True)]
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block as EfficientNet-Lite has it: 1x1 expansion, depthwise k x k, 1x1 projection, no
+    squeeze-excitation; a shortcut where the shape is kept."""
+
+    def __init__(self, c_in: int, c_out: int, expand: int, kernel: int, stride: int):
+        super().__init__()
+        hidden = c_in * expand
+        layers = conv_bn_relu6(c_in, hidden) if expand != 1 else []
+        layers += conv_bn_relu6(hidden, hidden, kernel, stride, groups=hidden)
+        layers += [nn.Conv2d(hidden, c_out, 1, bias=False), nn.BatchNorm2d(c_out, eps=1e-3)]
+        self.body = nn.Sequential(*layers)
+        self.shortcut = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x)
+        return x + y if self.shortcut else y
+
+
+# EfficientNet-Lite0's stages: expansion, kernel, first stride, output channels, blocks
+LITE0_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
+                (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))  # fmt: skip
+
+
+@register_model(
+    "efficientnet_lite0",
+    32,
+    "EfficientNet-Lite0 (4.7 M parameters at 1,000 classes; fixed widths): `moodlens train --pretrained` starts "
+    "it from ImageNet weights",
+)
+def efficientnet_lite0(cfg: ModelConfig) -> nn.Module:
+    if cfg.width != 32:
+        raise MoodlensError(f"efficientnet_lite0 has fixed widths (its stem is 32 channels), not --width {cfg.width}")
+    layers = conv_bn_relu6(cfg.in_channels, 32, 3, stride=2)
+    c_in = 32
+    for expand, kernel, stride, c_out, blocks in LITE0_STAGES:
+        for block in range(blocks):
+            layers.append(InvertedResidual(c_in, c_out, expand, kernel, stride if block == 0 else 1))
+            c_in = c_out
+    layers += conv_bn_relu6(c_in, 1280)
+    head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(cfg.dropout), nn.Linear(1280, cfg.num_classes)]
+    return nn.Sequential(*layers, *head)
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -1,0 +1,48 @@
+"""ImageNet weights (`moodlens train --pretrained`): every layer but the classifier comes from the packaged
+network, and a greyscale model reads a grey face exactly as the colour network reads it in three channels."""
+
+import pytest
+import torch
+
+from moodlens.data.faces import load_dataset
+from moodlens.runtime.errors import MoodlensError
+from moodlens.training.config import TrainConfig
+from moodlens.training.imagenet import imagenet_state, load_imagenet
+from moodlens.training.models import ModelConfig, create_model
+
+from conftest import FER_VAL
+
+
+def pretrained(channels: int) -> torch.nn.Module:
+    cfg = ModelConfig("efficientnet_lite0", num_classes=7, in_channels=channels, image_size=64)
+    model = create_model(cfg)
+    load_imagenet(model, cfg)
+    return model.eval()
+
+
+def test_a_grey_model_reads_a_face_as_the_colour_network_reads_it_in_three_channels():
+    faces = load_dataset(FER_VAL, per_class=1).images  # (7, 48, 48, 1) uint8
+    grey = torch.nn.functional.interpolate(torch.from_numpy(faces).permute(0, 3, 1, 2).float() / 127.5 - 1, size=64)
+    colour_model, grey_model = pretrained(3), pretrained(1)
+    grey_model[-1].load_state_dict(colour_model[-1].state_dict())  # the classifiers start fresh: make them one
+    with torch.no_grad():
+        expected = colour_model(grey.expand(-1, 3, -1, -1))
+        assert torch.allclose(grey_model(grey), expected, atol=1e-4)
+        assert expected.std(dim=0).mean() > 0.01  # the faces are told apart, not a constant answer
+
+
+def test_every_layer_but_the_classifier_holds_the_packaged_weights():
+    cfg = ModelConfig("efficientnet_lite0", num_classes=7, in_channels=3, image_size=64)
+    packaged = [t for t in imagenet_state(cfg).values() if t.dim() > 0]
+    ours = [t for t in pretrained(3).state_dict().values() if t.dim() > 0]
+    assert len(packaged) == len(ours)
+    assert all(torch.equal(a, b) for a, b in zip(packaged[:-2], ours[:-2], strict=True))
+    assert ours[-2].shape == (7, 1280)
+
+
+def test_models_without_imagenet_weights_and_pretrained_with_init_are_refused_in_one_line():
+    with pytest.raises(MoodlensError, match="no ImageNet weights for 'vgg'") as error:
+        load_imagenet(create_model(ModelConfig("vgg", 7)), ModelConfig("vgg", 7))
+    assert "\n" not in str(error.value)
+    with pytest.raises(MoodlensError, match="pick one"):
+        TrainConfig(data=str(FER_VAL), pretrained=True, init="ferplus")
