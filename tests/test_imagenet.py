@@ -6,11 +6,13 @@ import torch
 
 from moodlens.data.faces import load_dataset
 from moodlens.runtime.errors import MoodlensError
+from moodlens.training.checkpoints import load_model
 from moodlens.training.config import TrainConfig
 from moodlens.training.imagenet import imagenet_state, load_imagenet
+from moodlens.training.loop import train
 from moodlens.training.models import ModelConfig, create_model
 
-from conftest import FER_VAL
+from conftest import FER_VAL, FERPLUS_VALID
 
 
 def pretrained(channels: int) -> torch.nn.Module:
@@ -46,3 +48,17 @@ def test_models_without_imagenet_weights_and_pretrained_with_init_are_refused_in
     assert "\n" not in str(error.value)
     with pytest.raises(MoodlensError, match="pick one"):
         TrainConfig(data=str(FER_VAL), pretrained=True, init="ferplus")
+
+
+def test_a_pretrained_run_starts_from_the_imagenet_weights(tmp_path):
+    cfg = TrainConfig(
+        data=str(FERPLUS_VALID), val=str(FER_VAL), out=str(tmp_path / "run"), model="efficientnet_lite0",
+        pretrained=True, image_size=64, classes=["happy", "neutral"], per_class=3, epochs=1, lr=1e-9,
+        precision="fp32", clean=False,  # the faces are FER-2013's validation faces again: keep them
+    )  # fmt: skip
+    train(cfg)
+    trained = load_model(cfg.out)[0]
+    packaged = imagenet_state(ModelConfig("efficientnet_lite0", 8))
+    convolutions = [t for t in packaged.values() if t.dim() == 4][1:]  # the grey stem is checked above
+    kept = [t for t in trained.state_dict().values() if t.dim() == 4][1:]
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(kept, convolutions, strict=True))
