@@ -1,10 +1,10 @@
-"""Faces classified per second by the shipped models through ONNX Runtime, on this machine.
+"""Faces classified per second through ONNX Runtime by the shipped models, or the models given, on this machine.
 
-    python benchmarks/classify_speed.py [--data ../shared/data/fer2013/val]
+    python benchmarks/classify_speed.py [MODEL ...] [--data ../shared/data/fer2013/val]
 
-Exports each shipped model (fp32, and int8 where it keeps its accuracy), then times
-OnnxClassifier.predict on real 48x48 faces at batch sizes 1, 32 and 256, with and without flip TTA.
-Writes benchmarks/results/classify_speed.json.
+Exports each shipped model, or each MODEL given (shipped name, run directory or .pt), to fp32 and to int8
+where int8 keeps its accuracy, then times OnnxClassifier.predict on real faces at the model's input size at
+batch sizes 1, 32 and 256, with and without flip TTA. Writes benchmarks/results/classify_speed.json.
 """
 
 from __future__ import annotations
@@ -37,23 +37,24 @@ def faces_per_second(classifier: OnnxClassifier, faces, batch: int, tta: str | N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="*", help="models to time (default: every shipped model)")
     parser.add_argument("--data", default="../shared/data/fer2013/val")
     parser.add_argument("--calibration", default="../shared/data/ferplus/FER2013Train")
     parser.add_argument("--out", default="benchmarks/results/classify_speed.json")
     args = parser.parse_args()
-    faces = load_dataset(args.data).images
     scratch = Path(tempfile.mkdtemp())
     rows = []
-    for weights in sorted(WEIGHTS_DIR.glob("*.pt")):
-        exported = export(weights.stem, str(scratch / f"{weights.stem}.onnx"), args.data, args.calibration)
+    for number, model in enumerate(args.models or sorted(weights.stem for weights in WEIGHTS_DIR.glob("*.pt"))):
+        exported = export(model, str(scratch / f"{number}.onnx"), args.data, args.calibration)
         paths = {"fp32": exported["fp32"], **({"int8": exported["int8"]} if exported["int8_kept"] else {})}
         for precision, path in paths.items():
             classifier = OnnxClassifier(path)
+            faces = load_dataset(args.data, classifier.image_size, classifier.channels).images
             for batch in (1, 32, 256):
                 for tta in (None, "flip"):
                     rate = faces_per_second(classifier, faces, batch, tta)
                     row = {
-                        "model": weights.stem,
+                        "model": model,
                         "precision": precision,
                         "batch": batch,
                         "tta": tta,
