@@ -47,15 +47,11 @@ def load_imagenet(model: nn.Module, cfg: ModelConfig) -> None:
     source, target = source[:-2], target[:-2]  # the classifiers' weight and bias
     if len(source) != len(target):
         raise MoodlensError(f"--pretrained: the packaged {cfg.name} has {len(source)} tensors, ours {len(target)}")
-    weights = {}
+    if target[0][1].shape[1] == 1 and source[0].shape[1] == 3:  # a greyscale model's stem
+        source[0] = source[0].sum(dim=1, keepdim=True)
     for (name, ours), theirs in zip(target, source, strict=True):
-        if theirs.dim() == 4 and ours.shape[1] == 1 and theirs.shape[1] == 3 and not weights:
-            theirs = theirs.sum(dim=1, keepdim=True)
         if theirs.shape != ours.shape:
             raise MoodlensError(
                 f"--pretrained: {name} is {tuple(ours.shape)} here, {tuple(theirs.shape)} in the package"
             )
-        weights[name] = theirs
-    missing, _ = model.load_state_dict(weights, strict=False)
-    if any(not name.endswith("num_batches_tracked") for name in missing[:-2]):
-        raise MoodlensError(f"--pretrained: layers left without ImageNet weights: {missing[:-2]}")
+    model.load_state_dict({name: theirs for (name, _), theirs in zip(target, source, strict=True)}, strict=False)
