@@ -1,8 +1,11 @@
 """ImageNet weights (`moodlens train --pretrained`): every layer but the classifier comes from the packaged
 network, and a greyscale model reads a grey face exactly as the colour network reads it in three channels."""
 
+import matplotlib.cbook as cbook
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from moodlens.data.faces import load_dataset
 from moodlens.runtime.errors import MoodlensError
@@ -62,3 +65,16 @@ def test_a_pretrained_run_starts_from_the_imagenet_weights(tmp_path):
     convolutions = [t for t in packaged.values() if t.dim() == 4][1:]  # the grey stem is checked above
     kept = [t for t in trained.state_dict().values() if t.dim() == 4][1:]
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(kept, convolutions, strict=True))
+
+
+def test_the_packaged_network_reads_a_photo_as_imagenet_networks_do():
+    """Grace Hopper (matplotlib's sample photo) in uniform: ImageNet's class 652, "military uniform"."""
+    cfg = ModelConfig("efficientnet_lite0", num_classes=1000, in_channels=3, image_size=224)
+    model = create_model(cfg)
+    packaged = [t for name, t in imagenet_state(cfg).items() if not name.endswith("num_batches_tracked")]
+    ours = [name for name in model.state_dict() if not name.endswith("num_batches_tracked")]
+    model.load_state_dict(dict(zip(ours, packaged, strict=True)), strict=False)
+    photo = Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB").resize((224, 224))
+    pixels = torch.from_numpy(np.asarray(photo, dtype=np.float32)).permute(2, 0, 1)[None] / 127.5 - 1
+    with torch.no_grad():
+        assert model.eval()(pixels).argmax().item() == 652
