@@ -21,7 +21,7 @@ import onnxruntime
 from moodlens.data.faces import load_dataset
 from moodlens.evaluation.export import export
 from moodlens.runtime.classifier import OnnxClassifier
-from moodlens.runtime.hardware import amx_supported
+from moodlens.runtime.hardware import amx_supported, cpu_field, cpu_flags
 from moodlens.runtime.weights import WEIGHTS_DIR
 
 
@@ -63,7 +63,15 @@ def main() -> None:
                     }
                     print(row, flush=True)
                     rows.append(row)
-    machine = {"cpus": os.cpu_count(), "amx": amx_supported(), "onnxruntime": onnxruntime.__version__}
+    flags = cpu_flags()
+    machine = {
+        "cpu": cpu_field("model name"),
+        "cpus": os.cpu_count(),
+        "amx": amx_supported(),
+        "avx512f": "avx512f" in flags,
+        "avx512_vnni": "avx512_vnni" in flags,
+        "onnxruntime": onnxruntime.__version__,
+    }
     result = {"machine": machine, "results": rows}
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
