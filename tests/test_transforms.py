@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from moodlens.data.faces import load_dataset
-from moodlens.training.transforms import AugmentConfig, augment, random_affine, to_tensor
+from moodlens.training.transforms import AugmentConfig, augment, random_affine, random_low_resolution, to_tensor
 
 from conftest import FER_VAL
 
@@ -38,3 +38,20 @@ def test_zero_strength_is_identity_apart_from_flips():
     x = faces()
     out = augment(x, cfg, torch.Generator().manual_seed(0))
     assert np.allclose(out.numpy(), x.numpy(), atol=1e-5)
+
+
+def sharpness(x: torch.Tensor) -> torch.Tensor:
+    """Each face's mean absolute difference between neighbouring pixels."""
+    return (x[..., 1:] - x[..., :-1]).abs().mean(dim=(1, 2, 3))
+
+
+def test_low_resolution_blurs_the_chosen_faces_and_keeps_their_light():
+    x = faces()
+    assert torch.equal(random_low_resolution(x, 0.0, torch.Generator().manual_seed(0)), x)
+    low = random_low_resolution(x, 1.0, torch.Generator().manual_seed(0))
+    assert low.shape == x.shape and torch.equal(low, random_low_resolution(x, 1.0, torch.Generator().manual_seed(0)))
+    assert (sharpness(low) < 0.9 * sharpness(x)).all()  # every face lost detail
+    assert (low.mean(dim=(1, 2, 3)) - x.mean(dim=(1, 2, 3))).abs().max() < 0.02
+    some = random_low_resolution(x, 0.5, torch.Generator().manual_seed(1))
+    changed = (some != x).flatten(1).any(1)
+    assert 0 < changed.sum() < len(x)

@@ -63,6 +63,12 @@ class TrainConfig:
         type=UNIT_OPEN,
     )
     augment: float = option(1.0, "augmentation strength; 0 turns it off", type=NON_NEGATIVE)
+    low_res: float = option(
+        0.0,
+        "share of the training faces shrunk to a third to 0.85 of their side and enlarged back each epoch, as "
+        "faces 24 to 40 px wide reach the model; 0 turns it off",
+        type=SHARE,
+    )
     votes: bool = option(False, "train on FER+ vote distributions (soft targets)", action="store_true")
     votes_from: str | None = option(
         None,
@@ -126,7 +132,7 @@ class TrainConfig:
     eval_tta: str | None = option(None, "test-time augmentation during validation", flag="--tta", choices=("flip",))
 
     def __post_init__(self) -> None:
-        for name in ("votes_weight", "teacher_weight", "photos_teacher_weight"):
+        for name in ("votes_weight", "teacher_weight", "photos_teacher_weight", "low_res"):
             if getattr(self, name) is not None and not 0.0 <= getattr(self, name) <= 1.0:
                 raise MoodlensError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
         if self.pretrained and self.init:

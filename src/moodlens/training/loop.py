@@ -31,7 +31,7 @@ from moodlens.training.distillation import distilled_targets
 from moodlens.training.imagenet import load_imagenet
 from moodlens.training.inference import autocast, describe_device, predict_probs, resolve_device, resolve_precision
 from moodlens.training.models import ModelConfig, count_parameters, create_model
-from moodlens.training.transforms import AugmentConfig, augment, to_tensor
+from moodlens.training.transforms import AugmentConfig, augment, random_low_resolution, to_tensor
 
 
 def _distributed(device: torch.device) -> tuple[int, int]:
@@ -161,6 +161,8 @@ def train_one_epoch(
         idx = order[step * per_rank_batch : (step + 1) * per_rank_batch]
         x = to_tensor(td.train.images[idx])
         targets = torch.from_numpy(td.train_targets[idx])
+        if cfg.low_res > 0:
+            x = random_low_resolution(x, cfg.low_res, generator)
         if cfg.augment > 0:
             x = augment(x, aug, generator)
         if cfg.mixup > 0:

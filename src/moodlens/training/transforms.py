@@ -91,6 +91,27 @@ def random_erase(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator
     return x.masked_fill(inside.unsqueeze(1), 0.0)
 
 
+# Sides a low-resolution face is shrunk to, as fractions of the input side: a face 24 px wide in a photo
+# reaches the 48-px crop from about 29 px of the photo (the crop's margin), one 32 px wide from about 38.
+LOW_RES_SIDES = (1 / 3, 0.85)
+
+
+def random_low_resolution(x: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
+    """A random `share` of the faces shrunk to a random side and enlarged back, as a small face in a crowd
+    reaches the model. Every training face can be small, not only the photos rendered small, so that blur
+    does not tell the model which data set (and so which class frequencies) a face comes from."""
+    n, _, h, w = x.shape
+    low, high = (round(f * h) for f in LOW_RES_SIDES)
+    sides = torch.randint(low, high + 1, (n,), generator=generator)
+    chosen = torch.rand(n, generator=generator) < share
+    out = x.clone()
+    for side in sides[chosen].unique().tolist():
+        idx = torch.nonzero(chosen & (sides == side)).squeeze(1)
+        small = F.interpolate(x[idx], size=(side, round(side * w / h)), mode="area")
+        out[idx] = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False).clamp_(-1.0, 1.0)
+    return out
+
+
 def augment(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
     x = random_affine(x, cfg, generator)
     x = random_photometric(x, cfg, generator)
