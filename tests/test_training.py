@@ -48,7 +48,8 @@ def test_short_training_run_beats_chance(tmp_path, precision):
 
 
 @pytest.mark.parametrize(
-    ("precision", "options"), [("fp32", []), pytest.param("bf16", [], marks=NATIVE_BF16), ("fp32", ["--ema", "0.9", "--low-res", "0.5"])]
+    ("precision", "options"),
+    [("fp32", []), pytest.param("bf16", [], marks=NATIVE_BF16), ("fp32", ["--ema", "0.9", "--low-res", "0.5"])],
 )
 def test_kill_9_then_resume_gives_the_unbroken_result(tmp_path, precision, options):
     args = ["train", FER_TRAIN, "--val", FER_VAL, *TINY_TRAIN, "--epochs", "4", "--precision", precision, *options]
