@@ -1,6 +1,6 @@
 """Does a model's confusion, measured on one kind of faces, correct crowds of another kind (issue 28)?
 
-    python benchmarks/confusion_transfer.py --model default --folds runs/default-photos-r8u/onnx \
+    python benchmarks/confusion_transfer.py --model default --folds runs/default-photos-r8l/onnx \
         --out benchmarks/results/confusion_transfer.json
 
 Corrected crowd shares (runtime.quantify) assume the crowd's faces are read the way the calibration faces

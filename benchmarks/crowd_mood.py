@@ -1,7 +1,7 @@
 """How far a crowd's reported emotion shares are from the truth: counting each face's top emotion (as before
 issue 28) against the corrected shares moodlens reports (runtime.crowd), with their intervals' coverage.
 
-    python benchmarks/crowd_mood.py --model default --folds runs/default-photos-r8u/onnx --out R.json
+    python benchmarks/crowd_mood.py --model default --folds runs/default-photos-r8l/onnx --out R.json
     python benchmarks/crowd_mood.py --model ferplus --out R.json
 
 Photo crowds: every muxspace photo's largest face is read once (detection, crop, the ONNX model with flip,

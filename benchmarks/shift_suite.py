@@ -4,7 +4,7 @@ ONNX model with flip and its calibration), and scored against the photo's label 
 model read the photo as it is.
 
     python benchmarks/shift_suite.py --model ferplus --out benchmarks/results/shift_suite_ferplus.json
-    python benchmarks/shift_suite.py --model default --folds runs/default-photos-r8u/onnx --out ...
+    python benchmarks/shift_suite.py --model default --folds runs/default-photos-r8l/onnx --out ...
 
 Renderings: the face (its box from the photo as it is, with half a box of margin around) shrunk so that the
 face is WIDTH px wide (160, 64, 32, 24) and set in the middle of a canvas three times that, on a plain grey

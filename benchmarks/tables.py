@@ -163,11 +163,17 @@ def crowd_table() -> str:
 def suite_table() -> str:
     """The shipped models and the cross-validations of `default` and `balanced`.
 
-    suite.json holds the runs before session 14; suite_photos_r8u.json the shipped `default` (it overrides
-    suite.json's row) and its cross-validation, suite_photos_r8s.json `balanced`'s.
+    suite.json holds the runs before session 14; suite_photos_r8u.json the default of sessions 15 to 17 and
+    its cross-validation; suite_photos_r8l.json the shipped `default` (it overrides the earlier rows) and its
+    cross-validation; suite_photos_r8s.json `balanced`'s.
     """
     rows = []
-    scored = {**load("suite.json"), **load("suite_photos_r8s.json"), **load("suite_photos_r8u.json")}
+    scored = {
+        **load("suite.json"),
+        **load("suite_photos_r8s.json"),
+        **load("suite_photos_r8u.json"),
+        **load("suite_photos_r8l.json"),
+    }
     for model, sets in scored.items():
         muxspace = sets.get("muxspace") or sets.get("muxspace_folds")
         row = [model]

@@ -2,7 +2,7 @@
 with, measured on muxspace photos it never trained on, written beside the model in the package.
 
     python recipes/calibrate_shipped.py ferplus            # never saw a muxspace photo: all of them
-    python recipes/calibrate_shipped.py default --folds runs/default-photos-r8u/onnx
+    python recipes/calibrate_shipped.py default --folds runs/default-photos-r8l/onnx
 
 A model trained on the photos (`default`, `balanced`) is read out of fold: each photo by the fold model of
 recipes/default_photos.sh that never saw it (the folds exported with `moodlens export runs/.../foldN --out

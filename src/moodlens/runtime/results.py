@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 # Faces narrower than this (in pixels of the photo) are counted but not read: below it the shipped models
 # keep less than 80 % of their full-size accuracy (benchmarks/readable_size.py, "readable_width").
-READABLE_WIDTH = 20
+READABLE_WIDTH = 16
 
 
 @dataclass
