@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from moodlens.runtime.classifier import model_input
+from moodlens.training.config import LOW_RES_SIDES
 
 
 @dataclass
@@ -89,11 +90,6 @@ def random_erase(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator
         & apply.view(n, 1, 1)
     )
     return x.masked_fill(inside.unsqueeze(1), 0.0)
-
-
-# Sides a low-resolution face is shrunk to, as fractions of the input side: a face 24 px wide in a photo
-# reaches the 48-px crop from about 29 px of the photo (the crop's margin), one 32 px wide from about 38.
-LOW_RES_SIDES = (1 / 3, 0.85)
 
 
 def random_low_resolution(x: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
