@@ -18,11 +18,12 @@ import time
 from pathlib import Path
 
 import onnxruntime
+from timing import machine
 
 from moodlens.data.faces import load_dataset
 from moodlens.evaluation.export import export
 from moodlens.runtime.classifier import OnnxClassifier
-from moodlens.runtime.hardware import amx_supported, cpu_field, cpu_flags
+from moodlens.runtime.hardware import amx_supported
 from moodlens.runtime.weights import WEIGHTS_DIR
 
 
@@ -43,6 +44,7 @@ def main() -> None:
     parser.add_argument("--calibration", default="../shared/data/ferplus/FER2013Train")
     parser.add_argument("--out", default="benchmarks/results/classify_speed.json")
     args = parser.parse_args()
+    threads = os.cpu_count()  # every core, as ONNX Runtime takes them by default
     faces_of = functools.cache(lambda size, channels: load_dataset(args.data, size, channels).images)
     scratch = Path(tempfile.mkdtemp())
     rows = []
@@ -50,7 +52,7 @@ def main() -> None:
         exported = export(model, str(scratch / f"{number}.onnx"), args.data, args.calibration)
         paths = {"fp32": exported["fp32"], **({"int8": exported["int8"]} if exported["int8_kept"] else {})}
         for precision, path in paths.items():
-            classifier = OnnxClassifier(path)
+            classifier = OnnxClassifier(path, threads=threads)
             faces = faces_of(classifier.image_size, classifier.channels)  # read once per input size
             for batch in (1, 32, 256):
                 for tta in (None, "flip"):
@@ -65,16 +67,10 @@ def main() -> None:
                     }
                     print(row, flush=True)
                     rows.append(row)
-    flags = cpu_flags()
-    machine = {
-        "cpu": cpu_field("model name"),
-        "cpus": os.cpu_count(),
-        "amx": amx_supported(),
-        "avx512f": "avx512f" in flags,
-        "avx512_vnni": "avx512_vnni" in flags,
-        "onnxruntime": onnxruntime.__version__,
+    result = {
+        "machine": {**machine(threads), "amx": amx_supported(), "onnxruntime": onnxruntime.__version__},
+        "results": rows,
     }
-    result = {"machine": machine, "results": rows}
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
 
