@@ -7,7 +7,6 @@
 #   RUN=runs/default-photos-r8l sh recipes/ship_default.sh      (issue 24, session 18: --low-res 0.25)
 set -ex
 RUN=${RUN:-runs/default-photos-r8l}
-mkdir -p "$RUN/onnx"
 for k in 0 1 2 3; do
     [ -e "$RUN/onnx/fold$k.onnx" ] || .venv/bin/moodlens export "$RUN/fold$k" --out "$RUN/onnx/fold$k.onnx" --data ../shared/data/ferplus/FER2013Valid --no-int8
 done
