@@ -4,7 +4,7 @@
 
 For each shipped model and its validation split: PyTorch fp32, fresh ONNX fp32 / int8 exports, and
 the shipped ONNX file that `moodlens analyze` and `serve` run (weights/NAME.onnx), each plain and
-with flip test-time augmentation. Writes benchmarks/results/accuracy.json and one evaluation report
+with flip test-time augmentation. Writes benchmarks/results/accuracy.json (or --out) and one evaluation report
 per model (confusion matrices, per-class scores, training curves) of the shipped ONNX path, as users
 get it (with flip), under benchmarks/results/<model>/onnx_shipped_flip/.
 """
@@ -32,7 +32,8 @@ CALIBRATION = "ferplus/FER2013Train"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--results", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--results", type=Path, default=Path("benchmarks/results"), help="where the reports go")
+    parser.add_argument("--out", type=Path, help="the JSON (default: RESULTS/accuracy.json)")
     args = parser.parse_args()
     summary = {}
     scratch = tempfile.mkdtemp()
@@ -58,7 +59,7 @@ def main() -> None:
                 }
                 print(name, variant, tta, f"{metrics['accuracy']:.4f}", flush=True)
         summary[name] = {"split": split, "export": exported, "results": rows}
-    (args.results / "accuracy.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (args.out or args.results / "accuracy.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import matplotlib.cbook
 import numpy as np
 from crowd_detection import wider_mosaic
 from paths import SHARED
-from timing import machine, median_ms
+from timing import command, machine, median_ms
 
 from moodlens import Analyzer
 from moodlens.runtime.crops import crop_faces
@@ -84,7 +84,9 @@ def main() -> None:
     result["640x480 video frame"] = profile(analyzer, frame, None, False, args.repeats)
     result["12 MP crowd mosaic"] = profile(analyzer, wider_mosaic()[0], None, True, max(1, args.repeats // 3))
     result["machine"] = machine(args.threads)
-    result["command"] = f"python benchmarks/analysis_profile.py --threads {args.threads} --out {args.out}"
+    result["command"] = command(
+        f"benchmarks/analysis_profile.py --threads {args.threads} --repeats {args.repeats} --out {args.out}"
+    )
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=1))
 

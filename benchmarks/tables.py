@@ -63,8 +63,8 @@ def detection_table() -> str:
     return table(header, rows)
 
 
-def analyze_tables() -> str:
-    result = load("analyze_speed.json")
+def analyze_tables(name: str = "analyze_speed.json") -> str:
+    result = load(name)
     systems = result["results"]
     photos = list(systems["moodlens"]["ms_per_photo"])
     rows = []
@@ -95,7 +95,8 @@ def analyze_tables() -> str:
         table(header, rows),
         "Classification alone (default model, int8 ONNX, no TTA): "
         + ", ".join(f"{k.replace('_', ' ')}: {v:.0f} faces/s" for k, v in speed.items())
-        + f"; threads: {result['meta']['machine']['threads']} ({result['meta']['machine']['cpu']}).",
+        + f"; threads: {result['meta']['machine']['threads']} ({result['meta']['machine']['cpu']}, "
+        + f"{result['meta']['machine'].get('isa_seen', 'avx512').upper()} kernels).",
         "Peak memory of `moodlens analyze` on a video: "
         + ", ".join(f"{k}: {v:.0f} MB" for k, v in memory.items())
         + ".",
@@ -210,6 +211,9 @@ def main() -> None:
         "crowd detection (benchmarks/crowd_detection.py)": crowd_table,
         "validation suite (benchmarks/suite.py)": suite_table,
         "analysis and peers (benchmarks/analyze_speed.py)": analyze_tables,
+        "analysis and peers, AVX-512 hidden (benchmarks/avx2_only/run.sh ... analyze_speed.py)": lambda: analyze_tables(
+            "analyze_speed_avx2_only.json"
+        ),
         "server load (benchmarks/serve_load.py)": serve_table,
     }
     for title, make in sections.items():

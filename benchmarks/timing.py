@@ -8,14 +8,29 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from numpy._core._multiarray_umath import __cpu_features__  # what CPUID tells this process (numpy.show_runtime)
 
 from moodlens.runtime.hardware import cpu_field, cpu_flags
 
 
 def machine(threads: int) -> dict:
-    """The CPU a timing comes from: its name, the vector extensions that decide speed, cores and threads used."""
+    """The CPU a timing comes from: its name, the vector extensions that decide speed, cores and threads used,
+    and whether the libraries saw its AVX-512 (not under benchmarks/avx2_only/run.sh, which hides it)."""
     flags = sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma", "sse4")))
-    return {"cpu": cpu_field("model name"), "flags": flags, "cores": os.cpu_count(), "threads": threads}
+    seen = "avx512" if __cpu_features__["AVX512F"] else "avx2" if __cpu_features__["AVX2"] else "older"
+    return {
+        "cpu": cpu_field("model name"),
+        "flags": flags,
+        "isa_seen": seen,
+        "cores": os.cpu_count(),
+        "threads": threads,
+    }
+
+
+def command(arguments: str) -> str:
+    """The command line a result came from, with the wrapper that hid AVX-512 where it was hidden."""
+    hidden = "avx512f" in cpu_flags() and not __cpu_features__["AVX512F"]
+    return ("sh benchmarks/avx2_only/run.sh " if hidden else "") + f"python {arguments}"
 
 
 def run_times(work: Callable[[], object], repeats: int, warm_up: bool = True) -> list[float]:

@@ -42,12 +42,18 @@ def main() -> None:
     target = WEIGHTS_DIR / f"{args.name}.pt"
     save_atomic(shipped, target)
     print(f"{target}: epoch {best['epoch']}, {target.stat().st_size / 1e6:.1f} MB")
-    with tempfile.TemporaryDirectory() as tmp:
-        result = export(str(target), str(Path(tmp) / "model.onnx"), args.data, args.calibration)
-        shutil.copyfile(result["int8"] or result["fp32"], WEIGHTS_DIR / f"{args.name}.onnx")
+    ship_onnx(args.name, args.data, args.calibration)
     (WEIGHTS_DIR / f"{args.name}.calibration.json").unlink(missing_ok=True)  # measured on the model replaced
-    print(f"{WEIGHTS_DIR / args.name}.onnx: {'int8' if result['int8'] else 'fp32'}, {json.dumps(result)}")
     print(f"now calibrate it: python recipes/calibrate_shipped.py {args.name} [--folds DIR]")
+
+
+def ship_onnx(name: str, data: str, calibration: str | None) -> dict:
+    """Export the shipped weights/NAME.pt to weights/NAME.onnx: int8 where it keeps its accuracy, else fp32."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = export(str(WEIGHTS_DIR / f"{name}.pt"), str(Path(tmp) / "model.onnx"), data, calibration)
+        shutil.copyfile(result["int8"] or result["fp32"], WEIGHTS_DIR / f"{name}.onnx")
+    print(f"{WEIGHTS_DIR / name}.onnx: {'int8' if result['int8'] else 'fp32'}, {json.dumps(result)}")
+    return result
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 
 from moodlens.data.faces import load_dataset
 from moodlens.runtime.classifier import OnnxClassifier
@@ -19,7 +20,12 @@ def test_export_agrees_with_pytorch_and_keeps_int8_only_if_accurate(tiny_run, tm
     assert not out.with_name(out.name + ".data").exists()  # the weights are inside the .onnx file
     if report["int8_kept"]:
         assert report["fp32_accuracy"] - report["int8_accuracy"] <= 0.005
-        assert onnx.load(report["int8"]).metadata_props
+        int8 = onnx.load(report["int8"])
+        assert int8.metadata_props
+        weights = [
+            onnx.numpy_helper.to_array(t) for t in int8.graph.initializer if t.data_type == onnx.TensorProto.INT8
+        ]
+        assert weights and all(abs(w.astype(int)).max() <= 64 for w in weights)  # 7 bits: no AVX2 saturation
     else:
         assert not out.with_suffix(".int8.onnx").exists()
 
