@@ -224,8 +224,9 @@ def test_init_starts_from_the_given_model_and_its_architecture(tiny_run, tmp_pat
     assert result.returncode == 0, result.stderr
     config = json.loads((tmp_path / "tuned" / "config.json").read_text())
     assert (config["model"], config["width"], config["init"]) == ("resnet", 8, str(tiny_run))
-    faces = load_dataset(FER_VAL, per_class=100)
-    assert (predictions(tmp_path / "tuned" / "last.pt", faces) == predictions(tiny_run, faces)).mean() > 0.97
+    # its weights, not its predictions: batch norm's running statistics follow the new faces, and a tiny model's
+    # near-ties then flip on a few percent of faces (16 of 300 with AVX2 kernels, session 19)
+    assert same_weights(torch.load(tmp_path / "tuned" / "last.pt", weights_only=True)["model"], tiny_run, 1e-5)
 
     other = ["--per-class", "50", "--init", tiny_run, "--image-size", "40", "--out", tmp_path / "wrong"]
     refused = run_cli("train", FER_TRAIN, "--val", FER_VAL, *other)
@@ -238,15 +239,21 @@ def test_ema_validates_and_keeps_the_average_of_the_weights(tiny_run, tmp_path):
     # an average so slow that it barely leaves the starting model, while the weights being trained do
     result = run_cli("train", FER_TRAIN, "--val", FER_VAL, *options, "--ema", "0.9999", "--out", tmp_path / "ema")
     assert result.returncode == 0, result.stderr
-    faces = load_dataset(FER_VAL, per_class=100)
-    assert (predictions(tmp_path / "ema" / "best.pt", faces) == predictions(tiny_run, faces)).mean() > 0.97
+    assert same_weights(torch.load(tmp_path / "ema" / "best.pt", weights_only=True)["model"], tiny_run, 1e-2)
     last = torch.load(tmp_path / "ema" / "last.pt", weights_only=True)
     faces_seen = sum(json.loads((tmp_path / "ema" / "data_report.json").read_text())["train_counts"].values())
     assert last["ema_updates"] == 2 * (faces_seen // 128)  # one update a step
     start = torch.load(tiny_run / "best.pt", weights_only=True)["model"]
     moved = [name for name, w in last["training_model"].items() if w.is_floating_point()]
-    assert any(not torch.allclose(last["training_model"][n], start[n], atol=1e-3) for n in moved)
-    assert all(torch.allclose(last["model"][n], start[n], atol=1e-2) for n in moved if "running" not in n)
+    assert any(not torch.allclose(last["training_model"][n], start[n], atol=0.1) for n in moved)  # beyond 1e-2
+    assert same_weights(last["model"], tiny_run, 1e-2)
+
+
+def same_weights(state: dict, run, atol: float) -> bool:
+    """Whether a state dict's learnt weights (batch norm's running statistics aside) are the run's best."""
+    start = torch.load(run / "best.pt", weights_only=True)["model"]
+    learnt = [n for n, w in start.items() if w.is_floating_point() and "running" not in n]
+    return bool(learnt) and all(torch.allclose(state[n], start[n], atol=atol) for n in learnt)
 
 
 def test_init_with_other_classes_keeps_the_outputs_of_the_classes_it_knows(tiny_run, tmp_path):

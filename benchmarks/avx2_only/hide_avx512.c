@@ -8,12 +8,13 @@
  * inherited by threads and forks and dropped at exec. Only the instruction set is emulated: the clock, caches
  * and memory of a slower CPU are not.
  *
- * A program that installs its own SIGSEGV handler after this one (pytest's faulthandler plugin: run pytest
- * with -p no:faulthandler) takes the faults away from it and dies at its next CPUID.
+ * Programs that install their own SIGSEGV handler (Python's faulthandler, X servers, Ray) keep it: sigaction()
+ * and signal() for SIGSEGV are answered here, and a fault that is not a CPUID goes on to the program's handler.
  */
 #define _GNU_SOURCE
 #include <asm/prctl.h>
 #include <cpuid.h>
+#include <dlfcn.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -34,16 +35,53 @@
 #define HIDDEN_7_1_EAX ((1u << 4) | (1u << 5) | (1u << 23))
 
 static atomic_ulong cpuid_calls;
+static struct sigaction program_action; /* the SIGSEGV handler the program asked for (zero: the default) */
+static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 
 static void set_faulting(int on) { syscall(SYS_arch_prctl, ARCH_SET_CPUID, on ? 0 : 1); }
 
+static void to_program(int signal_number, siginfo_t *info, void *context) {
+    if (program_action.sa_flags & SA_SIGINFO) {
+        program_action.sa_sigaction(signal_number, info, context);
+    } else if (program_action.sa_handler != SIG_DFL && program_action.sa_handler != SIG_IGN) {
+        program_action.sa_handler(signal_number);
+    } else { /* the default: the faulting instruction runs again and kills the process */
+        struct sigaction fallback = {0};
+        fallback.sa_handler = SIG_DFL;
+        real_sigaction(SIGSEGV, &fallback, NULL);
+    }
+}
+
+static void find_real_sigaction(void) {
+    if (!real_sigaction)
+        real_sigaction = (int (*)(int, const struct sigaction *, struct sigaction *))dlsym(RTLD_NEXT, "sigaction");
+}
+
+int sigaction(int signal_number, const struct sigaction *action, struct sigaction *previous) {
+    find_real_sigaction();
+    if (signal_number != SIGSEGV) return real_sigaction(signal_number, action, previous);
+    if (previous) *previous = program_action;
+    if (action) program_action = *action;
+    return 0;
+}
+
+sighandler_t signal(int signal_number, sighandler_t handler) {
+    if (signal_number != SIGSEGV) {
+        sighandler_t (*real_signal)(int, sighandler_t) = (sighandler_t(*)(int, sighandler_t))dlsym(RTLD_NEXT, "signal");
+        return real_signal(signal_number, handler);
+    }
+    struct sigaction action = {0}, previous;
+    action.sa_handler = handler;
+    action.sa_flags = SA_RESTART;
+    if (sigaction(signal_number, &action, &previous) != 0) return SIG_ERR;
+    return previous.sa_handler;
+}
+
 static void on_cpuid_fault(int signal_number, siginfo_t *info, void *context) {
-    (void)signal_number;
-    (void)info;
     greg_t *registers = ((ucontext_t *)context)->uc_mcontext.gregs;
     const uint8_t *instruction = (const uint8_t *)registers[REG_RIP];
-    if (instruction[0] != 0x0f || instruction[1] != 0xa2) { /* a real fault: let it kill the process */
-        signal(SIGSEGV, SIG_DFL);
+    if (instruction[0] != 0x0f || instruction[1] != 0xa2) { /* a real fault: the program's to handle */
+        to_program(signal_number, info, context);
         return;
     }
     uint32_t leaf = (uint32_t)registers[REG_RAX], subleaf = (uint32_t)registers[REG_RCX];
@@ -72,11 +110,12 @@ static void report_calls(void) {
 }
 
 __attribute__((constructor)) static void hide_avx512(void) {
+    find_real_sigaction();
     struct sigaction action = {0};
     action.sa_sigaction = on_cpuid_fault;
     action.sa_flags = SA_SIGINFO;
     sigemptyset(&action.sa_mask);
-    if (sigaction(SIGSEGV, &action, NULL) != 0 || syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0) != 0) {
+    if (real_sigaction(SIGSEGV, &action, NULL) != 0 || syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0) != 0) {
         fprintf(stderr, "hide_avx512: this CPU or kernel has no CPUID faulting (cpu flag cpuid_fault)\n");
         _exit(2);
     }

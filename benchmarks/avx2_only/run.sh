@@ -7,7 +7,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 library=${TMPDIR:-/tmp}/moodlens-hide-avx512.so
 if [ ! -f "$library" ] || [ "$here/hide_avx512.c" -nt "$library" ]; then
-    cc -O2 -shared -fPIC -Wall -Wextra -Werror -o "$library" "$here/hide_avx512.c"
+    cc -O2 -shared -fPIC -Wall -Wextra -Werror -o "$library" "$here/hide_avx512.c" -ldl
 fi
 grep -qw cpuid_fault /proc/cpuinfo || { echo "avx2_only: this CPU has no CPUID faulting (cpuid_fault)" >&2; exit 2; }
 LD_PRELOAD="$library${LD_PRELOAD:+:$LD_PRELOAD}" ATEN_CPU_CAPABILITY=avx2 exec "$@"
