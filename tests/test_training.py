@@ -245,7 +245,8 @@ def test_ema_validates_and_keeps_the_average_of_the_weights(tiny_run, tmp_path):
     assert last["ema_updates"] == 2 * (faces_seen // 128)  # one update a step
     start = torch.load(tiny_run / "best.pt", weights_only=True)["model"]
     moved = [name for name, w in last["training_model"].items() if w.is_floating_point()]
-    assert any(not torch.allclose(last["training_model"][n], start[n], atol=0.1) for n in moved)  # beyond 1e-2
+    # the trained weights went far past the 1e-2 the average stays within
+    assert any(not torch.allclose(last["training_model"][n], start[n], atol=0.1) for n in moved)
     assert same_weights(last["model"], tiny_run, 1e-2)
 
 
