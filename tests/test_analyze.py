@@ -86,6 +86,20 @@ def test_bad_images_are_refused_clearly(tmp_path):
         read_image(huge)
 
 
+def test_a_batch_with_no_readable_image_is_reported_not_a_crash(tmp_path):
+    """Every file of the batch unreadable (session 20: this raised from the classifier with a traceback)."""
+    corrupt, missing, out = tmp_path / "corrupt.jpg", tmp_path / "missing.jpg", tmp_path / "faces.json"
+    corrupt.write_bytes(b"\xff\xd8\xff garbage")
+    result = run_cli("analyze", corrupt, missing, "--json", out)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: {corrupt}: not a readable image (unknown or damaged format)",
+        f"error: {missing}: no such file",
+    ]
+    records = json.loads(out.read_text())
+    assert [(r["path"], r["faces"]) for r in records] == [(str(corrupt), []), (str(missing), [])]
+
+
 def test_analyze_folder_writes_json_csv_annotations_and_reports_errors(tmp_path):
     photos = tmp_path / "photos"
     (photos / "nested").mkdir(parents=True)

@@ -90,6 +90,8 @@ class Analyzer:
         detector's own has no effect (NMS keeps the same boxes above any higher threshold). `still`: photos,
         not video frames, so the detector may take longer to find small faces.
         """
+        if not images:  # a batch whose every file was unreadable
+            return []
         limit = max_faces or self.max_faces
         per_image = [
             [d for d in self.detector.detect(image, still) if threshold is None or d.score >= threshold][:limit]
