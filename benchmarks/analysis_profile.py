@@ -67,6 +67,25 @@ def profile(analyzer: Analyzer, image: np.ndarray, path: str | None, still: bool
     }
 
 
+MOSAIC = "12 MP crowd mosaic"
+
+
+def workloads(mosaic: bool = True) -> dict[str, tuple[np.ndarray, str | None, bool]]:
+    """benchmarks/analyze_speed.py's photos and video frame (and the 12-MP crowd): name -> (RGB image, file it
+    was read from or None, whether it is a still photo)."""
+    photos = {
+        "1 face (grace_hopper.jpg)": str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)),
+        "7 faces (selfie-many-people.jpg)": str(SHARED / "faces/deepface/selfie-many-people.jpg"),
+        "about 30 faces (bald_guys.jpg)": str(SHARED / "faces/dlib/bald_guys.jpg"),
+    }
+    found = {name: (read_image(path), path, True) for name, path in photos.items()}
+    frame = cv2.resize(found["7 faces (selfie-many-people.jpg)"][0][:, :480], (640, 480))
+    found["640x480 video frame"] = (frame, None, False)
+    if mosaic:
+        found[MOSAIC] = (wider_mosaic()[0], None, True)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
@@ -74,15 +93,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     analyzer = Analyzer(threads=args.threads)
-    photos = {
-        "1 face (grace_hopper.jpg)": str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)),
-        "7 faces (selfie-many-people.jpg)": str(SHARED / "faces/deepface/selfie-many-people.jpg"),
-        "about 30 faces (bald_guys.jpg)": str(SHARED / "faces/dlib/bald_guys.jpg"),
-    }
-    result = {name: profile(analyzer, read_image(path), path, True, args.repeats) for name, path in photos.items()}
-    frame = cv2.resize(read_image(photos["7 faces (selfie-many-people.jpg)"])[:, :480], (640, 480))
-    result["640x480 video frame"] = profile(analyzer, frame, None, False, args.repeats)
-    result["12 MP crowd mosaic"] = profile(analyzer, wider_mosaic()[0], None, True, max(1, args.repeats // 3))
+    result = {}
+    for name, (image, path, still) in workloads().items():
+        repeats = max(1, args.repeats // 3) if name == MOSAIC else args.repeats
+        result[name] = profile(analyzer, image, path, still, repeats)
     result["machine"] = machine(args.threads)
     result["command"] = command(
         f"benchmarks/analysis_profile.py --threads {args.threads} --repeats {args.repeats} --out {args.out}"

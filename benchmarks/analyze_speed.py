@@ -101,7 +101,7 @@ def video_memory(tmp: Path, frames: int) -> float:
 
 
 def classification_speed(threads: int) -> dict:
-    model = OnnxClassifier(resolve_onnx("default"), threads=threads)  # spinning: classification alone
+    model = OnnxClassifier(resolve_onnx("default"), threads=threads)
     faces = load_dataset(SHARED / "fer2013" / "val", 48, 1).images[:2048]
     speed = {}
     for batch in (1, 32, 256):

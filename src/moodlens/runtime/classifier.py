@@ -13,16 +13,18 @@ from moodlens.runtime.calibration import Calibration, calibration_path
 from moodlens.runtime.errors import MoodlensError
 
 
-def session_options(threads: int | None = None, spin: bool = True) -> ort.SessionOptions:
+def session_options(threads: int | None = None) -> ort.SessionOptions:
     """Options for every ONNX Runtime session of ours.
 
-    `spin=False` stops the session's idle worker threads from spinning: where a detector and a
-    classifier take turns, a spinning pool of one takes the cores the other needs.
+    Worker threads spin between the operators of a run (sleeping there made a photo up to 1.3 times slower)
+    and stop when the run returns: where a detector and a classifier take turns, a pool still spinning after
+    its run takes the cores the other needs (up to 2.7 times slower; benchmarks/results/analysis_threads*.json).
     """
     ort.disable_telemetry_events()  # for processes that imported onnxruntime before moodlens set its opt-out
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     if threads:
         options.intra_op_num_threads = threads
     return options
@@ -32,8 +34,8 @@ class OnnxClassifier:
     """Loads a model written by `moodlens export` and classifies uint8 faces in batches, its probabilities
     calibrated by the `<model>.calibration.json` beside it where there is one (`calibrated=False`: raw)."""
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None, spin: bool = True, calibrated: bool = True):
-        options = session_options(threads, spin)
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, calibrated: bool = True):
+        options = session_options(threads)
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as e:  # ONNX Runtime's own exception types, one per kind of broken file

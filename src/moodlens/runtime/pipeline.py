@@ -57,8 +57,7 @@ class Analyzer:
         **detector_options,
     ):
         """readable_width: faces narrower than this many pixels are found and counted but get no emotion."""
-        # the classifier's threads sleep between calls so that the detector, run in turn, has the cores
-        self.classifier = OnnxClassifier(resolve_onnx(model), threads=threads, spin=False)
+        self.classifier = OnnxClassifier(resolve_onnx(model), threads=threads)
         options = {"threads": threads} if detector == "centerface" else {}
         self.detector = load_detector(detector, threshold=threshold, **options, **detector_options)
         self.labels = self.classifier.labels
