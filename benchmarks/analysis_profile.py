@@ -34,9 +34,9 @@ def profile(analyzer: Analyzer, image: np.ndarray, path: str | None, still: bool
     detector = analyzer.detector
     height, width = image.shape[:2]
     net_h, net_w = detector.network_size(height, width)
-    sx, sy = net_w / width, net_h / height
+    sx = net_w / width
     floor = min(detector.threshold, detector.CROWD_HINT)
-    first = detector.pass_at(image, sx, sy, floor)
+    first = detector.pass_at(image, net_w, net_h, floor)
     crowd = detector.wants_crowd_pass(first, sx, max(width, height), still)
     passes = [first[first[:, 4] > detector.threshold]] + (detector.crowd_passes(image, first) if crowd else [])
     found = detector.merged(passes, width, height)
@@ -46,7 +46,7 @@ def profile(analyzer: Analyzer, image: np.ndarray, path: str | None, still: bool
     result = analyzer.analyze_images([image], [path], still=still)[0]
     stages = {
         "decode": median_ms(lambda: read_image(path), repeats) if path else 0.0,
-        "first_pass": median_ms(lambda: detector.pass_at(image, sx, sy, floor), repeats),
+        "first_pass": median_ms(lambda: detector.pass_at(image, net_w, net_h, floor), repeats),
         "crowd_pass": median_ms(lambda: detector.crowd_passes(image, first), repeats) if crowd else 0.0,
         "merge": median_ms(lambda: detector.merged(passes, width, height), repeats),
         "crop_align": median_ms(

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from moodlens.evaluation.boxes import matched_pairs
-from moodlens.runtime.detection import inside_larger_faces, load_detector, tile_grid
+from moodlens.runtime.detection import inside_larger_faces, load_detector, resized_for_network, tile_grid
 from moodlens.runtime.imaging import read_image
 
 from conftest import SHARED
@@ -44,7 +44,7 @@ def test_an_ordinary_photo_or_frame_gets_one_pass_and_the_same_faces(still):
     photo = read_image(SHARED / "faces" / "deepface" / "selfie-many-people.jpg")
     detector = load_detector("centerface", threads=1)
     net_h, net_w = detector.network_size(*photo.shape[:2])
-    first = detector.pass_at(photo, net_w / photo.shape[1], net_h / photo.shape[0], detector.CROWD_HINT)
+    first = detector.pass_at(photo, net_w, net_h, detector.CROWD_HINT)
     assert not detector.wants_crowd_pass(first, net_w / photo.shape[1], max(photo.shape[:2]), still)
     one_pass = load_detector("centerface", crowd="off", threads=1)
     assert detector.detect(photo, still) == one_pass.detect(photo, still)
@@ -74,7 +74,7 @@ def test_a_large_still_photo_is_searched_at_its_own_resolution():
     large = cv2.resize(read_image(SHARED / "faces" / "deepface" / "selfie-many-people.jpg"), None, fx=3, fy=3)
     detector = load_detector("centerface", threads=1)
     net_h, net_w = detector.network_size(*large.shape[:2])
-    first = detector.pass_at(large, net_w / large.shape[1], net_h / large.shape[0], detector.CROWD_HINT)
+    first = detector.pass_at(large, net_w, net_h, detector.CROWD_HINT)
     scale, side = net_w / large.shape[1], max(large.shape[:2])
     assert detector.wants_crowd_pass(first, scale, side, still=True)
     assert not detector.wants_crowd_pass(first, scale, side, still=False)
@@ -95,9 +95,29 @@ def test_a_large_photo_of_big_faces_is_searched_coarser_and_finds_what_full_reso
     detector = load_detector("centerface", threads=1)
     height, width = photo.shape[:2]
     net_h, net_w = detector.network_size(height, width)
-    first = detector.pass_at(photo, net_w / width, net_h / height, detector.CROWD_HINT)
+    first = detector.pass_at(photo, net_w, net_h, detector.CROWD_HINT)
     assert detector.coarse_scale(first, max(height, width)) == 0.5  # one tile instead of nine
     full = detector.merged([first[first[:, 4] > detector.threshold], detector.tiled_pass(photo, 1)], width, height)
     found = detector.detect(photo)
     assert len(found) == len(full) == 25
     assert len(matched_pairs([d.box for d in full], [d.box for d in found])) == 25
+
+
+def test_an_image_shrunk_for_the_network_keeps_its_faces_where_they_are():
+    """Shrinking by whole blocks first (resized_for_network) leaves out at most a block's last rows and columns;
+    the boxes found in a 3.3 times enlarged selfie map back onto those found in the selfie itself."""
+    photo = read_image(SHARED / "faces" / "deepface" / "selfie-many-people.jpg")
+    frame = cv2.resize(photo[:480, :600], (640, 480))
+    halved, sx, sy = resized_for_network(frame, 320, 240)  # a whole factor of 2: INTER_AREA itself
+    assert (sx, sy) == (0.5, 0.5) and np.array_equal(
+        halved, cv2.resize(frame, (320, 240), interpolation=cv2.INTER_AREA)
+    )
+    wide = photo[60:460]  # 600x400: a swapped x and y scale would show
+    large = cv2.resize(wide, None, fx=3.3, fy=3.3, interpolation=cv2.INTER_CUBIC)
+    shrunk, sx, sy = resized_for_network(large, 320, 224)
+    assert shrunk.shape == (224, 320, 3) and (sx, sy) == pytest.approx((320 / 1980, 224 / 1320), rel=0.01)
+    detector = load_detector("centerface", crowd="off", threads=1)
+    small = [d.box for d in detector.detect(wide)]
+    enlarged = [tuple(v / 3.3 for v in d.box) for d in detector.detect(large)]
+    pairs = matched_pairs(small, enlarged, min_iou=0.7)
+    assert len(small) >= 5 and len(pairs) == len(small), (small, enlarged)
