@@ -86,18 +86,22 @@ def test_bad_images_are_refused_clearly(tmp_path):
         read_image(huge)
 
 
-def test_a_batch_with_no_readable_image_is_reported_not_a_crash(tmp_path):
-    """Every file of the batch unreadable (session 20: this raised from the classifier with a traceback)."""
-    corrupt, missing, out = tmp_path / "corrupt.jpg", tmp_path / "missing.jpg", tmp_path / "faces.json"
+def test_files_none_of_which_can_be_read_are_reported_in_one_line_each(tmp_path):
+    """Every photo of the batch unreadable (session 20: this raised from the classifier with a traceback), and a
+    broken video (OpenCV's and FFmpeg's own log lines went to stderr beside ours)."""
+    corrupt, missing, video = tmp_path / "corrupt.jpg", tmp_path / "missing.jpg", tmp_path / "broken.mp4"
     corrupt.write_bytes(b"\xff\xd8\xff garbage")
-    result = run_cli("analyze", corrupt, missing, "--json", out)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42 garbage")
+    out = tmp_path / "faces.json"
+    result = run_cli("analyze", corrupt, missing, video, "--json", out)
+    assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"error: {corrupt}: not a readable image (unknown or damaged format)",
         f"error: {missing}: no such file",
+        f"error: {video}: cannot open it as a video",
     ]
     records = json.loads(out.read_text())
-    assert [(r["path"], r["faces"]) for r in records] == [(str(corrupt), []), (str(missing), [])]
+    assert [(r["path"], r["faces"]) for r in records] == [(str(corrupt), []), (str(missing), []), (str(video), [])]
 
 
 def test_analyze_folder_writes_json_csv_annotations_and_reports_errors(tmp_path):

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from moodlens.runtime.errors import MoodlensError
-from moodlens.runtime.video import frame_step
+from moodlens.runtime.video import frame_step, quietly_opened
 
 SCREEN = re.compile(r"^screen(?::(\d+),(\d+),(\d+),(\d+))?$")
 
@@ -47,7 +47,7 @@ def frames(spec: str, fps: float, origin: float) -> Iterator[tuple[float, np.nda
 
 def capture_frames(spec: str, fps: float, origin: float) -> Iterator[tuple[float, np.ndarray]]:
     """Frames through OpenCV (FFmpeg for files and streams); only the frames kept are decoded."""
-    capture = cv2.VideoCapture(int(spec) if spec.isdigit() else spec)
+    capture = quietly_opened(int(spec) if spec.isdigit() else spec)
     if not capture.isOpened():
         raise SourceError(f"{spec}: cannot open it as a camera, video file or stream")
     if is_live(spec):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,10 @@ from moodlens.runtime.files import output_error
 from moodlens.runtime.pipeline import Analyzer, in_batches
 from moodlens.runtime.results import ImageResult
 from moodlens.runtime.tracking import IouTracker
+
+# FFmpeg's own lines about a broken file ("moov atom not found") would go to stderr beside our one-line error;
+# FFmpeg reads its level when OpenCV first opens a file with it, so setting it here, before any, is in time
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 
@@ -35,13 +40,24 @@ def frame_step(native_fps: float, every: int = 1, fps: float | None = None) -> i
     return max(1, round(native_fps / fps)) if fps else max(1, every)
 
 
+def quietly_opened(source: str | int) -> cv2.VideoCapture:
+    """cv2.VideoCapture(source) without OpenCV's log lines: each backend it tries on a broken file logs its own
+    failure (one tries it as an image sequence), where the caller reports one line."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        return cv2.VideoCapture(source)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 class VideoSource:
     """A video file or webcam (an int), opened at once so that a bad source fails early."""
 
     def __init__(self, source: str | int, every: int = 1, fps: float | None = None):
         self.source, self.live = source, isinstance(source, int)
         self.name = f"webcam:{source}" if self.live else str(source)
-        self.capture = cv2.VideoCapture(source)
+        self.capture = quietly_opened(source)
         if not self.capture.isOpened():
             raise VideoError(f"{'webcam ' if self.live else ''}{source}: cannot open it as a video")
         native = self.capture.get(cv2.CAP_PROP_FPS)
