@@ -27,7 +27,8 @@ def test_eval_writes_metrics_pictures_and_report(tiny_run, tmp_path):
 def test_eval_with_flip_tta_on_ferplus_and_muxspace(tiny_run, tmp_path):
     for data in (FERPLUS_VALID, MUXSPACE):
         out = tmp_path / data.name
-        result = run_cli("eval", data, "--model", tiny_run / "best.pt", "--out", out, "--tta", "flip")
+        options = ["--tta", "flip", "--per-class", "50"]  # 150 faces of the model's three classes
+        result = run_cli("eval", data, "--model", tiny_run / "best.pt", "--out", out, *options)
         assert result.returncode == 0, result.stderr
         metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["tta"] == "flip" and metrics["samples"] > 100
