@@ -35,12 +35,15 @@ system-packages:
 	command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && command -v Xvfb >/dev/null \
 		|| (apt-get update -qq && apt-get install -y -qq chromium postgresql xvfb)
 
+# Two pytest workers (pytest-xdist): most tests wait on the processes, servers and files they start, so two
+# use a 2-core machine better than one; each worker has its own fixtures (the tiny model, the PostgreSQL
+# server) and its own free ports.
 test: lint system-packages
-	$(BIN)/pytest --durations=25
+	$(BIN)/pytest -n 2 --durations=25
 
 # The development loop: no training, no browser, no database server (pyproject.toml's markers); under 2 minutes.
 test-quick: lint system-packages
-	$(BIN)/pytest -m "not slow and not browser and not postgres" -q --durations=10
+	$(BIN)/pytest -n 2 -m "not slow and not browser and not postgres" -q --durations=10
 
 # The peer packages compared in benchmarks/analyze_speed.py, in a venv of their own.
 peers:
