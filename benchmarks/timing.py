@@ -27,10 +27,14 @@ def machine(threads: int) -> dict:
     }
 
 
+def avx512_hidden() -> bool:
+    """Whether the CPU has AVX-512 but this process is not shown it (run under benchmarks/avx2_only/run.sh)."""
+    return "avx512f" in cpu_flags() and not __cpu_features__["AVX512F"]
+
+
 def command(arguments: str) -> str:
     """The command line a result came from, with the wrapper that hid AVX-512 where it was hidden."""
-    hidden = "avx512f" in cpu_flags() and not __cpu_features__["AVX512F"]
-    return ("sh benchmarks/avx2_only/run.sh " if hidden else "") + f"python {arguments}"
+    return ("sh benchmarks/avx2_only/run.sh " if avx512_hidden() else "") + f"python {arguments}"
 
 
 def run_times(work: Callable[[], object], repeats: int, warm_up: bool = True) -> list[float]:
